@@ -1,0 +1,43 @@
+"""Configuration (SPEC §2): defaults, derived values and one-line errors naming the variable."""
+
+import pytest
+
+from shared.settings import ConfigError, load_settings
+
+
+def test_defaults_and_derived_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RS_BASE_URL", "AUTH_ISSUER", "MCP_RESOURCE", "OAUTH_ALLOWED_REDIRECT_URIS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(_env_file=None)
+    assert settings.mcp_resource == "http://localhost:3000/mcp"
+    assert settings.rs_metadata_url == "http://localhost:3000/.well-known/oauth-protected-resource/mcp"
+    assert "https://chatgpt.com/connector_platform_oauth_redirect" in settings.oauth_allowed_redirect_uris
+
+
+def test_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAUTH_ALLOWED_REDIRECT_URIS", "https://a.example/cb, https://b.example/x/*")
+    monkeypatch.setenv("OAUTH_ALLOWED_CLIENT_METADATA_HOSTS", "*")
+    settings = load_settings(_env_file=None)
+    assert settings.oauth_allowed_redirect_uris == ("https://a.example/cb", "https://b.example/x/*")
+    assert settings.oauth_allowed_client_metadata_hosts == ("*",)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"auth_issuer": "http://localhost:4000/"}, "AUTH_ISSUER"),
+        ({"auth_issuer": "http://localhost:4000/tenant"}, "AUTH_ISSUER"),
+        ({"rs_base_url": "http://my-demo.example"}, "RS_BASE_URL"),
+        ({"mcp_resource": "https://elsewhere.example/mcp"}, "MCP_RESOURCE"),
+        ({"jwt_alg": "HS256"}, "JWT_SECRET"),
+        ({"jwt_alg": "HS256", "jwt_secret": "short"}, "JWT_SECRET"),
+        ({"auth_code_ttl_sec": 601}, "AUTH_CODE_TTL_SEC"),
+        ({"tool_auth_challenge": "sometimes"}, "TOOL_AUTH_CHALLENGE"),
+        ({"oauth_allowed_redirect_uris": "https://a.example/*/cb*"}, "OAUTH_ALLOWED_REDIRECT_URIS"),
+    ],
+)
+def test_misconfiguration_is_one_line_naming_the_variable(overrides: dict, variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None, **overrides)
+    message = str(info.value)
+    assert variable in message and "\n" not in message
