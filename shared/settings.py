@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     mcp_resource: str = ""  # empty means f"{rs_base_url}/mcp"
     auth_port: int = Field(4000, ge=1, le=65535)
     rs_port: int = Field(3000, ge=1, le=65535)
+    # Listen addresses; 0.0.0.0 exposes a server beyond this machine, so it is opt-in.
+    auth_host: str = "127.0.0.1"
+    rs_host: str = "127.0.0.1"
     access_token_ttl_sec: int = Field(600, ge=10, le=86400)
     auth_code_ttl_sec: int = Field(600, ge=10, le=600)
     refresh_token_ttl_sec: int = Field(2_592_000, ge=60)
