@@ -1,0 +1,1 @@
+"""Tools for people: the walkthrough, the doctor, and the launcher that starts both servers."""
