@@ -148,7 +148,11 @@ def start_auth(env: Mapping[str, str], log_dir: Path) -> ServerProcess:
 
 def start_rs(env: Mapping[str, str], log_dir: Path) -> ServerProcess:
     return start_server(
-        "rs", "resource_server", env, env["RS_BASE_URL"] + "/.well-known/oauth-protected-resource/mcp", log_dir
+        "rs",
+        "resource_server",
+        env,
+        env["RS_BASE_URL"] + "/.well-known/oauth-protected-resource/mcp",
+        log_dir,
     )
 
 
