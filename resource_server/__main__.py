@@ -1,0 +1,36 @@
+"""``python -m resource_server``: run the resource server with uvicorn (SPEC §1, port ``RS_PORT``).
+
+Prints where to point an MCP client and where its OAuth discovery starts (RFC 9728). Set
+``WEB_CONCURRENCY=2`` for two worker processes: the server is stateless, so any worker can
+answer any request.
+"""
+
+from __future__ import annotations
+
+import uvicorn
+
+from shared.settings import get_settings
+
+
+def main() -> None:
+    settings = get_settings()  # a bad configuration ends here, with one line naming the variable
+    mcp_url = settings.rs_base_url + "/mcp"
+    print(f"MCP endpoint (Streamable HTTP): {mcp_url}", flush=True)
+    print(f"Protected resource metadata:    {settings.rs_metadata_url}", flush=True)
+    print(f"Authorization server:           {settings.auth_issuer}", flush=True)
+    print(
+        "MCP Inspector: npx @modelcontextprotocol/inspector, then choose 'Streamable HTTP' and "
+        f"connect to {mcp_url}",
+        flush=True,
+    )
+    uvicorn.run(
+        "resource_server.app:app",
+        host=settings.rs_host,
+        port=settings.rs_port,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

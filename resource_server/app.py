@@ -1,0 +1,154 @@
+"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP authorization, SPEC §3).
+
+Requests meet, from the outside in:
+
+1. CORS (any origin, no credentials), so browser clients such as MCP Inspector can read answers
+   and the ``WWW-Authenticate`` header;
+2. on ``/mcp``, :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding
+   protection and media-type tolerance;
+3. :class:`~resource_server.tool_policy.ToolAuthLayer` — per-tool OAuth policy, challenges;
+4. the official ``mcp`` SDK's streamable-HTTP app, which owns JSON-RPC and every protocol
+   revision it speaks (2025-06-18 and 2025-11-25 with ``initialize``, 2026-07-28 with
+   ``server/discover``).
+
+Beside ``/mcp``: the RFC 9728 metadata (:mod:`resource_server.protected_resource_metadata`),
+the widget preview at ``/widget`` and a small index page at ``/``.
+
+The SDK runs **stateless** (``stateless_http=True``): no ``Mcp-Session-Id``, no per-process
+session table, so several worker processes (``uvicorn --workers 2``) or replicas can serve one
+client. ``initialize``-based clients still work — the SDK answers ``initialize`` and treats
+every later request as born-ready. What stateless mode gives up (server-to-client requests,
+resumable SSE streams) none of these tools needs. Answers are plain JSON
+(``json_response=True``), which every client accepts and which the auth challenges use too.
+
+``app = create_app()`` reads the settings but does no I/O: the notes database opens and the
+JWKS is fetched only once the app runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from shared.settings import Settings, get_settings
+
+from .jwks_cache import JwksCache
+from .mcp_transport import McpFrontDoor, transport_security
+from .protected_resource_metadata import metadata_routes
+from .token_verifier import TokenVerifier
+from .tool_policy import ToolAuthLayer
+from .tools import build_mcp_server
+from .widget import widget_preview
+
+MCP_PATH = "/mcp"
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Mcp-Session-Id",
+    "Mcp-Protocol-Version",
+    "Last-Event-ID",
+    "Mcp-Method",
+    "Mcp-Name",
+]
+CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id"]
+
+
+def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """The RS as an ASGI app. ``http_client`` is what fetches the AS metadata and JWKS (tests inject one)."""
+    settings = settings or get_settings()
+    server, policies = build_mcp_server(settings)
+    security = transport_security(settings)
+    # Creates the SDK's session manager; its own Starlette wrapper is not used — /mcp is routed below.
+    server.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, transport_security=security
+    )
+    session_manager = server.session_manager
+
+    jwks = (
+        None
+        if settings.jwt_alg == "HS256"
+        else JwksCache(
+            issuer=settings.auth_issuer,
+            metadata_url=settings.as_metadata_url,
+            algorithm=settings.jwt_alg,
+            http_client=http_client,
+        )
+    )
+    verifier = TokenVerifier(settings, jwks)
+    mcp_endpoint = McpFrontDoor(
+        ToolAuthLayer(
+            StreamableHTTPASGIApp(session_manager),
+            policies=policies,
+            verifier=verifier,
+            challenge_setting=settings.tool_auth_challenge,
+            resource_metadata_url=settings.rs_metadata_url,
+        ),
+        security,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The SDK's session manager runs the MCP server's lifespan (which opens the notes store).
+        async with session_manager.run():
+            try:
+                yield
+            finally:
+                if jwks is not None:
+                    await jwks.aclose()
+
+    app = FastAPI(
+        title="mcp-oauth-demo resource server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.mcp_server = server
+    app.state.policies = policies
+    app.state.verifier = verifier
+    app.state.jwks = jwks  # jwks.as_request_count: requests sent to the AS (None in HS256 mode)
+
+    # A Route, not a Mount: the endpoint is exactly /mcp, for every HTTP method the transport defines.
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp_endpoint))
+    app.router.routes.extend(metadata_routes(settings))
+    app.router.routes.append(Route("/widget", widget_preview, methods=["GET"]))
+
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(_index_page(settings))
+
+    app.router.routes.append(Route("/", index, methods=["GET"]))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        max_age=600,
+    )
+    return app
+
+
+def _index_page(settings: Settings) -> str:
+    mcp_url = settings.rs_base_url + MCP_PATH
+    return f"""<!doctype html><meta charset="utf-8"><title>mcp-oauth-demo resource server</title>
+<h1>mcp-oauth-demo resource server</h1>
+<p>An MCP server protected by OAuth 2.1.
+Connect an MCP client (Streamable HTTP) to <code>{mcp_url}</code>.</p>
+<ul>
+<li><a href="{settings.rs_metadata_url}">Protected resource metadata</a> (RFC 9728)</li>
+<li>Authorization server: <a href="{settings.as_metadata_url}">{settings.auth_issuer}</a> (RFC 8414)</li>
+<li><a href="/widget">Widget preview</a></li>
+</ul>"""
+
+
+app = create_app()

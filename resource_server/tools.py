@@ -1,0 +1,256 @@
+"""The five tools of SPEC §3 and the MCP server that offers them.
+
+| tool           | policy   | scopes         |
+|----------------|----------|----------------|
+| ``auth_show``    | public   | —              |
+| ``auth_whoami``  | oauth2   | ``profile:read`` |
+| ``notes_list``   | oauth2   | ``notes:read``   |
+| ``notes_add``    | oauth2   | ``notes:write``  |
+| ``notes_teaser`` | optional | ``notes:read``   |
+
+Each policy sits next to its tool (:meth:`ToolPolicies.tool`); the checks themselves happen
+before the tool runs, in :class:`resource_server.tool_policy.ToolAuthLayer`. So a tool
+body only asks :func:`~resource_server.tool_policy.caller` who is calling — an oauth2 tool
+can rely on a verified token with its scopes being there. Results are structured
+(``structuredContent`` matching the advertised ``outputSchema``) with a short text for the
+model and for clients that do not read structured output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from shared.scopes import NOTES_READ, NOTES_WRITE, PROFILE_READ, format_scope
+from shared.settings import Settings
+
+from .notes_store import MAX_NOTE_CHARS, Note, NoteRejected, NotesStore
+from .tool_policy import PUBLIC, ToolPolicies, VerifiedToken, caller, oauth2, optional
+from .widget import mcp_apps_extension, openai_widget_resource, widget_tool_meta
+
+SERVER_NAME = "mcp-oauth-demo"
+TEASER = (
+    "Auth Demo keeps private notes for each signed-in user. Sign in to read yours — "
+    "nobody else can see them, and you can add new ones by asking."
+)
+
+
+# ----- Result shapes (they become each tool's outputSchema) -----
+
+
+class NoteOut(BaseModel):
+    id: str
+    text: str
+    created_at: str = Field(description="ISO 8601, UTC")
+
+    @classmethod
+    def of(cls, note: Note) -> NoteOut:
+        return cls(id=note.id, text=note.text, created_at=note.created_at)
+
+
+class ToolPolicyOut(BaseModel):
+    name: str
+    policy: str
+    scopes: list[str]
+
+
+class AuthShowOut(BaseModel):
+    title: str
+    resource: str
+    authorization_server: str
+    resource_metadata: str
+    tools: list[ToolPolicyOut]
+    sign_in_hint: str
+
+
+class WhoAmIOut(BaseModel):
+    sub: str
+    name: str | None
+    email: str | None
+    client_id: str
+    scopes: list[str]
+    expires_at: str = Field(description="token expiry, ISO 8601 UTC")
+    expires_at_epoch: int = Field(description="token expiry, seconds since the epoch")
+
+
+class NotesOut(BaseModel):
+    notes: list[NoteOut]
+    count: int
+
+
+class TeaserOut(BaseModel):
+    signed_in: bool
+    subject: str | None = None
+    name: str | None = None
+    scopes: list[str] | None = None
+    notes: list[NoteOut] | None = None
+    teaser: str | None = None
+    hint: str | None = None
+
+
+def _result(data: BaseModel, text: str, meta: dict[str, Any] | None = None) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=data.model_dump(mode="json"),
+        _meta=meta,
+    )
+
+
+@dataclass
+class ServerState:
+    """What the tools share for the server's lifetime (the SDK's lifespan context)."""
+
+    notes: NotesStore
+
+
+def _state(ctx: Context) -> ServerState:
+    return ctx.request_context.lifespan_context
+
+
+def _signed_in(ctx: Context) -> VerifiedToken:
+    token = caller(ctx)
+    if token is None:  # unreachable behind ToolAuthLayer; a guard should the layer ever be bypassed
+        raise ToolError("This tool needs sign-in.")
+    return token
+
+
+def build_mcp_server(settings: Settings) -> tuple[MCPServer[ServerState], ToolPolicies]:
+    """The SDK server with the five tools, the widget resources and their policies."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        # Opened when the app starts, not when the module is imported.
+        store = NotesStore.open(store=settings.store, data_dir=settings.data_dir)
+        try:
+            yield ServerState(notes=store)
+        finally:
+            store.close()
+
+    policies = ToolPolicies()
+    server: MCPServer[ServerState] = MCPServer(
+        SERVER_NAME,
+        title="Auth Demo",
+        instructions=(
+            "Private notes behind OAuth. auth_show opens the widget; auth_whoami, notes_list and notes_add "
+            "need sign-in; notes_teaser works for everyone and shows the caller's notes once signed in."
+        ),
+        lifespan=lifespan,
+        extensions=[mcp_apps_extension()],
+        middleware=[policies.publish_security_schemes],
+    )
+    server.add_resource(openai_widget_resource())
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @policies.tool(
+        server,
+        PUBLIC,
+        name="auth_show",
+        title="Show the Auth Demo",
+        description="Open the Auth Demo widget: sign-in state, identity and notes (or a public teaser).",
+        annotations=read_only,
+        meta=widget_tool_meta("Opening the Auth Demo…", "Auth Demo ready"),
+    )
+    async def auth_show() -> Annotated[CallToolResult, AuthShowOut]:
+        data = AuthShowOut(
+            title="Auth Demo",
+            resource=settings.mcp_resource,
+            authorization_server=settings.auth_issuer,
+            resource_metadata=settings.rs_metadata_url,
+            tools=[ToolPolicyOut(name=name, policy=p.kind, scopes=list(p.scopes)) for name, p in policies],
+            sign_in_hint="Ask for your notes or who you are; your client will offer to sign you in.",
+        )
+        text = (
+            "Auth Demo: " + ", ".join(f"{t.name} ({t.policy})" for t in data.tools) + ". " + data.sign_in_hint
+        )
+        return _result(data, text, meta=widget_tool_meta("Opening the Auth Demo…", "Auth Demo ready"))
+
+    @policies.tool(
+        server,
+        oauth2(PROFILE_READ),
+        name="auth_whoami",
+        title="Who am I?",
+        description="The signed-in user's id, name and email, the client, the granted scopes, token expiry.",
+        annotations=read_only,
+    )
+    async def auth_whoami(ctx: Context) -> Annotated[CallToolResult, WhoAmIOut]:
+        token = _signed_in(ctx)
+        name, email = token.claims.get("name"), token.claims.get("email")
+        data = WhoAmIOut(
+            sub=token.subject,
+            name=name if isinstance(name, str) else None,
+            email=email if isinstance(email, str) else None,
+            client_id=token.client_id,
+            scopes=format_scope(token.scopes).split(),
+            expires_at=token.expires_at_iso,
+            expires_at_epoch=token.expires_at,
+        )
+        who = f"{data.name or data.sub} ({data.email or 'no email'})"
+        text = f"You are {who}, signed in through {data.client_id}; "
+        text += f"scopes: {' '.join(data.scopes) or '(none)'}; the token expires at {data.expires_at}."
+        return _result(data, text)
+
+    @policies.tool(
+        server,
+        oauth2(NOTES_READ),
+        name="notes_list",
+        title="List my notes",
+        description="The signed-in user's private notes, newest first.",
+        annotations=read_only,
+    )
+    async def notes_list(ctx: Context) -> Annotated[CallToolResult, NotesOut]:
+        notes = await _state(ctx).notes.list(_signed_in(ctx).subject)
+        data = NotesOut(notes=[NoteOut.of(note) for note in notes], count=len(notes))
+        text = "\n".join(f"- {n.text} ({n.created_at})" for n in data.notes) or "You have no notes yet."
+        return _result(data, text)
+
+    @policies.tool(
+        server,
+        oauth2(NOTES_WRITE),
+        name="notes_add",
+        title="Add a note",
+        description=f"Save a private note for the signed-in user (1–{MAX_NOTE_CHARS:,} characters).",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False),
+    )
+    async def notes_add(
+        ctx: Context, text: Annotated[str, Field(description=f"the note, 1–{MAX_NOTE_CHARS:,} characters")]
+    ) -> Annotated[CallToolResult, NoteOut]:
+        try:
+            note = await _state(ctx).notes.add(_signed_in(ctx).subject, text)
+        except NoteRejected as exc:
+            raise ToolError(str(exc)) from exc
+        return _result(NoteOut.of(note), f"Saved note {note.id} at {note.created_at}.")
+
+    @policies.tool(
+        server,
+        optional(NOTES_READ),
+        name="notes_teaser",
+        title="Notes teaser",
+        description="Anyone: a public teaser. Signed in with notes:read: your notes.",
+        annotations=read_only,
+    )
+    async def notes_teaser(ctx: Context) -> Annotated[CallToolResult, TeaserOut]:
+        token = caller(ctx)
+        if token is None:
+            data = TeaserOut(signed_in=False, teaser=TEASER, hint="Sign in to see your own notes.")
+            return _result(data, TEASER)
+        name = token.claims.get("name")
+        identity: dict[str, Any] = {
+            "signed_in": True,
+            "subject": token.subject,
+            "name": name if isinstance(name, str) else None,
+            "scopes": format_scope(token.scopes).split(),
+        }
+        if not token.has_scopes([NOTES_READ]):
+            hint = f"You are signed in without {NOTES_READ}; sign in again and allow it to see your notes."
+            return _result(TeaserOut(**identity, teaser=TEASER, hint=hint), f"{TEASER} {hint}")
+        notes = [NoteOut.of(note) for note in await _state(ctx).notes.list(token.subject)]
+        return _result(TeaserOut(**identity, notes=notes), f"You have {len(notes)} note(s).")
+
+    return server, policies
