@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from node_tools import NodeTools, NodeToolsUnavailable, ensure_node_tools
 
 from mcp_oauth_demo.launcher import Pair, running_pair
 
@@ -24,3 +25,12 @@ def artifacts_dir() -> Path:
     """Where tests save screenshots and logs for a person to look at (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> NodeTools:
+    """Node 22, the MCP conformance suite and the MCP Inspector CLI (installed on first use)."""
+    try:
+        return ensure_node_tools()
+    except NodeToolsUnavailable as exc:
+        pytest.skip(f"Node tools unavailable: {exc}")

@@ -1,0 +1,185 @@
+"""A person's sign-in in a real browser, and the widget preview as a person sees it.
+
+Headless Debian Chromium, driven by Playwright, against both servers running as real processes:
+
+* ``test_sign_in_with_a_real_browser`` proves that a client registered by DCR with a loopback
+  redirect URI (RFC 8252 §7.3) gets an authorization code through the real login and consent
+  pages — the consent page names the client and its redirect host, the browser lands on the
+  client's listener with ``code``, the exact ``state`` and ``iss`` (RFC 9207) — and that the code
+  and PKCE verifier buy an access token for the MCP resource.
+* ``test_widget_preview_renders`` proves that ``GET /widget`` renders in a browser: its title,
+  the anonymous status and the public teaser (fetched by the page itself from ``/mcp``) are
+  visible, and the page logs no console errors.
+
+Screenshots of the login page, the consent page and the widget go to ``test-artifacts/``.
+The browser is the system's ``/usr/bin/chromium``; no browser is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+from oauth_flow import (
+    DEMO_PASSWORD,
+    DEMO_USER,
+    authorization_request,
+    code_from_redirect,
+    exchange_code,
+    loopback_redirect_uri,
+    register_client,
+)
+
+from mcp_oauth_demo.launcher import Pair
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (Debian package 'chromium')"),
+]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+@contextmanager
+def callback_listener(redirect_uri: str) -> Iterator[list[str]]:
+    """A client's loopback redirect listener (RFC 8252 §7.3); yields the request paths it received."""
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append(self.path)
+            body = b"<!doctype html><title>Signed in</title><p>Signed in. You can close this window.</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    parts = urlsplit(redirect_uri)
+    server = ThreadingHTTPServer((parts.hostname or "127.0.0.1", parts.port or 80), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright_api.Browser]:
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class BrowserPage:
+    """A fresh browser context's page, with every console error and uncaught exception it logged."""
+
+    page: playwright_api.Page
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def tab(browser: playwright_api.Browser) -> Iterator[BrowserPage]:
+    context = browser.new_context(viewport={"width": 900, "height": 820})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    opened = BrowserPage(page)
+    page.on("console", lambda message: message.type == "error" and opened.errors.append(message.text))
+    page.on("pageerror", lambda error: opened.errors.append(f"uncaught: {error}"))
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def test_sign_in_with_a_real_browser(live_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
+    page = tab.page
+    redirect_uri = loopback_redirect_uri()
+    redirect_host = urlsplit(redirect_uri).netloc
+    client_name = "Browser E2E Client"
+    client_id = register_client(live_pair, client_name=client_name, redirect_uri=redirect_uri)
+    request = authorization_request(live_pair, client_id=client_id, redirect_uri=redirect_uri)
+
+    with callback_listener(redirect_uri) as received:
+        page.goto(request.url)
+        password = page.locator("input[type=password]")
+        expect(password).to_be_visible()
+        expect(page.locator("body")).to_contain_text(client_name)
+        page.screenshot(path=artifacts_dir / "browser-login.png", full_page=True)
+        page.get_by_label(re.compile("user", re.I)).fill(DEMO_USER)
+        password.fill(DEMO_PASSWORD)
+        page.get_by_role("button", name=re.compile("sign in|log in", re.I)).click()
+
+        allow = page.get_by_role("button", name=re.compile("^(allow|approve)$", re.I))
+        expect(allow).to_be_visible()
+        body = page.locator("body")
+        expect(body).to_contain_text(client_name)
+        expect(body).to_contain_text(redirect_host)
+        page.screenshot(path=artifacts_dir / "browser-consent.png", full_page=True)
+        allow.click()
+
+        page.wait_for_url(redirect_uri + "?*")
+        expect(page.locator("body")).to_contain_text("Signed in")
+
+    code = code_from_redirect(request, page.url, live_pair.issuer)
+    # The browser really went to the client's listener, exactly once, with that response.
+    assert received == [urlsplit(page.url).path + "?" + urlsplit(page.url).query]
+    assert tab.errors == []
+
+    tokens = exchange_code(live_pair, request, code)
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["iss"] == live_pair.issuer
+    audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    assert live_pair.mcp_url in audience
+    assert claims["client_id"] == client_id
+    assert set(claims["scope"].split()) == {"profile:read", "notes:read"}
+
+
+def test_widget_preview_renders(live_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
+    page = tab.page
+    response = page.goto(live_pair.rs_base_url + "/widget")
+    assert response is not None and response.status == 200
+
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_be_visible()
+    assert heading.inner_text().strip() == page.title().strip() != ""
+    # The page calls notes_teaser on /mcp itself; anonymously it shows the public teaser.
+    expect(page.get_by_text("Not signed in", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Teaser")).to_be_visible()
+    teaser = page.locator("#notes")
+    expect(teaser).not_to_contain_text("Loading")
+    expect(teaser).not_to_contain_text("Could not load")
+    assert teaser.inner_text().strip()
+    page.screenshot(path=artifacts_dir / "browser-widget.png", full_page=True)
+    assert tab.errors == []
