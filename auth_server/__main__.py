@@ -1,0 +1,38 @@
+"""``python -m auth_server``: run the authorization server (the Procfile's ``auth`` process).
+
+Listens on ``AUTH_HOST`` (default 127.0.0.1) and ``AUTH_PORT`` (default 4000). Before
+starting uvicorn it opens the store and the keys once, so a misconfiguration ends the
+process with one line naming the variable and the fix instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import httpx
+import uvicorn
+
+from auth_server.app import build_context, create_app
+from shared.settings import ConfigError, get_settings
+
+
+def main() -> int:
+    settings = get_settings()
+    try:
+        build_context(settings, httpx.AsyncClient()).store.close()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    host = os.environ.get("AUTH_HOST", "127.0.0.1")
+    issuer = settings.auth_issuer
+    print(f"authorization server on http://{host}:{settings.auth_port}", flush=True)
+    print(f"  issuer   {issuer}", flush=True)
+    print(f"  metadata {settings.as_metadata_url}", flush=True)
+    print(f"  jwks     {issuer}/oauth2/jwks", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=settings.auth_port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The authorization server as an ASGI app: ``uvicorn auth_server.app:app --port 4000``.
+
+:func:`create_app` builds a fresh app; nothing touches the disk until the lifespan starts,
+so importing this module (or building many apps in tests) is free. The lifespan opens the
+store, loads or creates the signing keys and the session secret, and puts everything the
+handlers need into ``app.state.auth`` (``context.AuthServer``).
+
+Tests inject ``http_client`` (an ``httpx.AsyncClient`` on an ``httpx.MockTransport``) and
+``resolver`` to simulate the hosts of client metadata documents without a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from auth_server import (
+    authorize,
+    consent,
+    introspection,
+    keys,
+    login,
+    metadata,
+    pages,
+    registration,
+    revocation,
+    token,
+)
+from auth_server.client_metadata_documents import ClientMetadataFetcher, Resolver
+from auth_server.clients import ClientDirectory
+from auth_server.context import AuthServer
+from auth_server.cors import PublicCORSMiddleware
+from auth_server.errors import install_error_handlers
+from auth_server.keys import KeyRing
+from auth_server.pages import PageError, Pages, page_error_handler
+from auth_server.redirect_uris import RedirectPolicy
+from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
+from auth_server.store import open_store
+from auth_server.throttle import LoginThrottle
+from shared.settings import Settings, get_settings
+
+
+def build_context(
+    settings: Settings, http_client: httpx.AsyncClient, resolver: Resolver | None = None
+) -> AuthServer:
+    """Open the store and load keys and secrets; raises ``ConfigError`` with a one-line fix."""
+    store = open_store(settings)
+    try:
+        key_ring = KeyRing(store, settings)
+        key_ring.ensure_current()
+        session_secret = load_session_secret(settings)
+    except BaseException:
+        store.close()
+        raise
+    fetcher = ClientMetadataFetcher(
+        http_client, settings.oauth_allowed_client_metadata_hosts, resolver=resolver
+    )
+    return AuthServer(
+        settings=settings,
+        store=store,
+        keys=key_ring,
+        clients=ClientDirectory(store, fetcher),
+        redirect_policy=RedirectPolicy(settings.oauth_allowed_redirect_uris),
+        sessions=SessionManager(session_secret, secure=settings.auth_issuer.startswith("https://")),
+        pending=PendingRequests(),
+        throttle=LoginThrottle(),
+        pages=Pages(),
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    resolver: Resolver | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = http_client or httpx.AsyncClient(headers={"User-Agent": "mcp-oauth-demo-auth-server"})
+        try:
+            context = build_context(settings or get_settings(), client, resolver)
+        except BaseException:
+            if http_client is None:
+                await client.aclose()
+            raise
+        app.state.auth = context
+        try:
+            yield
+        finally:
+            context.store.close()
+            if http_client is None:
+                await client.aclose()
+
+    app = FastAPI(
+        title="mcp-oauth-demo authorization server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.pages = Pages()
+    install_error_handlers(app)
+    app.add_exception_handler(PageError, page_error_handler)
+    for module in (
+        metadata,
+        registration,
+        authorize,
+        login,
+        consent,
+        token,
+        revocation,
+        introspection,
+        keys,
+        pages,
+    ):
+        app.include_router(module.router)
+    app.add_middleware(PublicCORSMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,83 @@
+"""The consent page: does the user allow this client? (RFC 6749 §4.1 (B), §10.2).
+
+The page names the client and shows the host the browser will be sent back to — the one
+fact a phishing client cannot fake — together with every scope and its description. For a
+client known only by its metadata document whose redirects are all localhost, it warns:
+anyone can publish such a document claiming any name, and the code would go to whatever
+listens on the user's machine (MCP authorization spec, security considerations).
+
+"Allow" issues a single-use authorization code and redirects with ``code``, ``state`` and
+``iss`` (RFC 6749 §4.1.2, RFC 9207). "Deny" redirects with ``error=access_denied``. Either
+way the pending request is consumed, so the form cannot be submitted twice.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from auth_server.authorize import AuthorizationRequest, issue_code, pending_request, redirect_to_client
+from auth_server.context import server
+from auth_server.csrf import csrf_token, read_protected_form
+from auth_server.login import page_url
+from auth_server.users import get_user
+from shared.scopes import DESCRIPTIONS
+
+router = APIRouter()
+
+
+@router.get("/oauth2/consent")
+async def consent_page(request: Request, request_id: str = "") -> Response:
+    context = server(request)
+    session = context.sessions.load(request)
+    authorization = pending_request(context, request_id, session.sid)
+    user = get_user(session.sub) if session.sub else None
+    if user is None:
+        return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
+    scopes = [(scope, DESCRIPTIONS.get(scope, scope)) for scope in authorization.scope.split()]
+    response = context.pages.render(
+        "consent.html",
+        title=f"Authorize {authorization.client_name}",
+        client_name=authorization.client_name,
+        client_id=authorization.client_id,
+        client_is_document=authorization.from_metadata_document,
+        localhost_warning=authorization.from_metadata_document and authorization.only_localhost_redirects,
+        redirect_host=urlsplit(authorization.redirect_uri).netloc,
+        scopes=scopes,
+        resource=authorization.resource,
+        csrf_token=csrf_token(context.sessions.secret, session.sid),
+        request_id=request_id,
+        user_name=user.name,
+        user_email=user.email,
+    )
+    context.sessions.save(response, session)
+    return response
+
+
+@router.post("/oauth2/consent")
+async def consent(request: Request) -> Response:
+    context = server(request)
+    form, session = await read_protected_form(request, context.sessions)
+    request_id = form.get("request_id") or ""
+    pending_request(context, request_id, session.sid)  # an error page if expired or foreign
+    if session.sub is None or get_user(session.sub) is None:
+        return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
+    authorization: AuthorizationRequest | None = context.pending.pop(request_id, session.sid)
+    assert authorization is not None  # checked just above, in the same event-loop step
+    issuer = context.settings.auth_issuer
+    if form.get("action") != "approve":
+        return redirect_to_client(
+            authorization.redirect_uri,
+            {
+                "error": "access_denied",
+                "error_description": "the user denied access",
+                "state": authorization.state,
+            },
+            issuer=issuer,
+        )
+    code = issue_code(context, authorization, session.sub)
+    return redirect_to_client(
+        authorization.redirect_uri, {"code": code, "state": authorization.state}, issuer=issuer
+    )

@@ -1,0 +1,39 @@
+"""Everything a request handler needs, created once per app in the lifespan.
+
+Handlers reach it as ``server(request)``; nothing is a module-level global, so several
+app instances (one per test) can live side by side and importing ``auth_server.app``
+touches no disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from auth_server.clients import ClientDirectory
+from auth_server.keys import KeyRing
+from auth_server.pages import Pages
+from auth_server.redirect_uris import RedirectPolicy
+from auth_server.sessions import PendingRequests, SessionManager
+from auth_server.store import Store
+from auth_server.throttle import LoginThrottle
+from shared.settings import Settings
+
+
+@dataclass
+class AuthServer:
+    settings: Settings
+    store: Store
+    keys: KeyRing
+    clients: ClientDirectory
+    redirect_policy: RedirectPolicy
+    sessions: SessionManager
+    pending: PendingRequests
+    throttle: LoginThrottle
+    pages: Pages
+
+
+def server(request: Request) -> AuthServer:
+    context: AuthServer = request.app.state.auth
+    return context

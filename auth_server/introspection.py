@@ -1,0 +1,78 @@
+"""Token introspection (RFC 7662).
+
+``POST /oauth2/introspect`` tells an authenticated *confidential* client (a resource server
+would register as one) whether a token is active and what it carries (§2.2): ``active``,
+``scope``, ``client_id``, ``sub``, ``aud``, ``iss``, ``exp``, ``iat``, ``token_type``
+(``Bearer`` for access tokens, ``refresh_token`` for refresh tokens). Public clients get
+``invalid_client``: anyone can act as a public client, and introspection would let them
+probe tokens. Expired, revoked, malformed and foreign tokens are simply ``{"active": false}``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from auth_server.client_auth import authenticate_client
+from auth_server.context import AuthServer, server
+from auth_server.errors import NO_STORE, OAuthError
+from auth_server.params import read_form
+from auth_server.store import secret_hash
+from auth_server.token import verify_own_access_token
+
+router = APIRouter()
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+def _access_token_info(context: AuthServer, token: str) -> dict[str, Any] | None:
+    claims = verify_own_access_token(context, token)
+    if claims is None or context.store.is_jti_revoked(claims["jti"]):
+        return None
+    fields = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
+    return {"active": True, "token_type": "Bearer", "username": claims.get("preferred_username")} | {
+        name: claims[name] for name in fields if name in claims
+    }
+
+
+def _refresh_token_info(context: AuthServer, token: str) -> dict[str, Any] | None:
+
+    record = context.store.get_refresh_token(secret_hash(token))
+    grant = context.store.get_grant(record.grant_id) if record else None
+    if record is None or grant is None or grant.revoked or record.used or record.expires_at < time.time():
+        return None
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "scope": grant.scope,
+        "client_id": grant.client_id,
+        "sub": grant.sub,
+        "aud": grant.resource,
+        "iss": context.settings.auth_issuer,
+        "exp": record.expires_at,
+        "iat": grant.created_at,
+    }
+
+
+@router.post("/oauth2/introspect")
+async def introspect(request: Request) -> JSONResponse:
+    context = server(request)
+    form = await read_form(request)
+    client = await authenticate_client(request, form, context)
+    if not client.is_confidential:
+        raise OAuthError(
+            "invalid_client",
+            "introspection is only for confidential clients; register one with token_endpoint_auth_method "
+            "client_secret_basic or client_secret_post",
+            status_code=401,
+        )
+    token = form.require("token")
+    lookups = [_access_token_info, _refresh_token_info]
+    if form.get("token_type_hint") == "refresh_token":
+        lookups.reverse()
+    for lookup in lookups:
+        if info := lookup(context, token):
+            return JSONResponse(info, headers=NO_STORE)
+    return JSONResponse(INACTIVE, headers=NO_STORE)

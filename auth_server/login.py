@@ -1,0 +1,104 @@
+"""The login page: who is the user? (the "resource owner authenticates" step of RFC 6749 §4.1 (B)).
+
+The form carries a CSRF token and the id of the pending authorization request. Wrong
+credentials get one generic message — whether the username exists is nobody's business —
+and count toward the login throttle (``throttle.py``), which answers HTTP 429 with
+``Retry-After`` once it trips. A successful sign-in starts a new session (new ``sid``, no
+session fixation) and continues to the consent page.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from auth_server.authorize import AuthorizationRequest, pending_request
+from auth_server.context import AuthServer, server
+from auth_server.csrf import csrf_token, read_protected_form
+from auth_server.pages import PageError
+from auth_server.sessions import BrowserSession
+from auth_server.users import authenticate, get_user
+
+router = APIRouter()
+WRONG_CREDENTIALS = "Wrong username or password."
+
+
+def page_url(path: str, request_id: str) -> str:
+    return f"{path}?{urlencode({'request_id': request_id})}"
+
+
+def _login_page(
+    context: AuthServer,
+    session: BrowserSession,
+    request_id: str,
+    authorization: AuthorizationRequest,
+    *,
+    error: str | None = None,
+    username: str = "",
+) -> HTMLResponse:
+    response = context.pages.render(
+        "login.html",
+        title="Sign in",
+        client_name=authorization.client_name,
+        csrf_token=csrf_token(context.sessions.secret, session.sid),
+        request_id=request_id,
+        error=error,
+        username=username,
+    )
+    context.sessions.save(response, session)
+    return response
+
+
+@router.get("/oauth2/login")
+async def login_page(request: Request, request_id: str = "") -> Response:
+    context = server(request)
+    session = context.sessions.load(request)
+    authorization = pending_request(context, request_id, session.sid)
+    if session.sub and get_user(session.sub):
+        return RedirectResponse(page_url("/oauth2/consent", request_id), status_code=303)
+    return _login_page(context, session, request_id, authorization)
+
+
+@router.post("/oauth2/login")
+async def login(request: Request) -> Response:
+    context = server(request)
+    form, session = await read_protected_form(request, context.sessions)
+    request_id = form.get("request_id") or ""
+    authorization = pending_request(context, request_id, session.sid)
+    username = (form.get("username") or "").strip()
+    throttle_keys = [f"user:{username.lower()}", f"ip:{request.client.host if request.client else '?'}"]
+    if wait := context.throttle.retry_after(throttle_keys):
+        raise PageError(
+            "Too many sign-in attempts",
+            f"Too many failed sign-ins for this account or from your network. "
+            f"Wait {wait // 60 + 1} minute(s) and try again.",
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    user = authenticate(username, form.get("password") or "")
+    if user is None:
+        context.throttle.record_failure(throttle_keys)
+        return _login_page(
+            context, session, request_id, authorization, error=WRONG_CREDENTIALS, username=username
+        )
+    context.throttle.reset(throttle_keys[0])
+    signed_in = context.sessions.signed_in(user.sub)
+    context.pending.rebind(request_id, session.sid, signed_in.sid)
+    response = RedirectResponse(page_url("/oauth2/consent", request_id), status_code=303)
+    context.sessions.save(response, signed_in)
+    return response
+
+
+@router.post("/oauth2/logout")
+async def logout(request: Request) -> Response:
+    """ "Not you? Sign out": forget the user, keep the pending request, show the login page."""
+    context = server(request)
+    form, session = await read_protected_form(request, context.sessions)
+    request_id = form.get("request_id") or ""
+    signed_out = context.sessions.signed_out(session)
+    context.pending.rebind(request_id, session.sid, signed_out.sid)
+    response = RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
+    context.sessions.save(response, signed_out)
+    return response

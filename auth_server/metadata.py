@@ -1,0 +1,59 @@
+"""Authorization server metadata (RFC 8414): how a client discovers everything else.
+
+An MCP client starts from the resource server's protected-resource metadata (RFC 9728),
+finds ``authorization_servers: [AUTH_ISSUER]`` there, and fetches
+``AUTH_ISSUER/.well-known/oauth-authorization-server`` (RFC 8414 §3). Some clients try
+OpenID Connect discovery instead, so the same document is served at
+``/.well-known/openid-configuration``. The issuer has no path, so these two URLs are the
+whole discovery set.
+
+``issuer`` is ``AUTH_ISSUER`` as a literal string: RFC 8414 §3.3 requires it to equal the
+URL the client used to build the metadata URL, byte for byte, and the same string is
+the ``iss`` of every token and of every authorization response (RFC 9207).
+
+Served with CORS (browser-based clients such as MCP Inspector read it) and
+``Cache-Control: no-store``, so a changed configuration is seen at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from auth_server.context import server
+from shared.scopes import ALL_SCOPES
+from shared.settings import Settings
+
+router = APIRouter()
+CLIENT_AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
+
+
+def metadata_document(settings: Settings) -> dict[str, Any]:
+    issuer = settings.auth_issuer
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "registration_endpoint": f"{issuer}/oauth2/register",
+        "jwks_uri": f"{issuer}/oauth2/jwks",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "scopes_supported": list(ALL_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "client_id_metadata_document_supported": True,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+@router.get("/.well-known/oauth-authorization-server")
+@router.get("/.well-known/openid-configuration")
+async def metadata(request: Request) -> JSONResponse:
+    return JSONResponse(metadata_document(server(request).settings), headers={"Cache-Control": "no-store"})

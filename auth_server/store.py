@@ -1,0 +1,410 @@
+"""Where the authorization server keeps its state: one small interface, one SQLite class.
+
+What is stored, and why only hashes of secrets (a stolen database file must not be a
+bag of working credentials):
+
+========================  =====================================================
+clients                   registered metadata; SHA-256 of the client secret and of the
+                          RFC 7592 registration access token
+authorization codes       SHA-256 of the code, what it was issued for, whether it was used
+grants                    one per redeemed code: the *refresh-token family*; revoking it
+                          kills every refresh token and access token it issued
+refresh tokens            SHA-256 of the token, its grant, whether it was already rotated
+access tokens             jti → grant, so revoking a grant can revoke its access tokens
+revoked jtis              access tokens revoked before they expire (RFC 7009)
+signing keys              PEM private keys with their kid and retirement time
+========================  =====================================================
+
+:class:`SqliteStore` is the only implementation. With ``STORE=memory`` it runs on an
+in-memory SQLite connection — the same code and the same SQL, so the two modes cannot
+drift apart — and everything is gone when the process exits. With the default
+``STORE=sqlite`` it is the file ``DATA_DIR/auth_server.sqlite3`` (mode 0600, WAL), and
+registered clients, refresh tokens and keys survive a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.sqlite import open_database, open_memory_database
+
+DATABASE_NAME = "auth_server.sqlite3"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    metadata TEXT NOT NULL,
+    secret_hash TEXT,
+    registration_token_hash TEXT,
+    issued_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS authorization_codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    redirect_uri_sent INTEGER NOT NULL,
+    code_challenge TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    grant_id TEXT
+);
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    jti TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_tokens_grant ON access_tokens (grant_id);
+CREATE TABLE IF NOT EXISTS revoked_jtis (
+    jti TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    pem TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    retire_at INTEGER
+);
+"""
+
+
+def secret_hash(value: str) -> str:
+    """SHA-256 hex of a high-entropy secret; a salt is unnecessary at 256 bits of entropy."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """A registered client. ``metadata`` is what RFC 7591 §2 calls the client metadata."""
+
+    client_id: str
+    metadata: dict[str, Any]
+    issued_at: int
+    secret_hash: str | None = None
+    registration_token_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    code_hash: str
+    client_id: str
+    redirect_uri: str
+    redirect_uri_sent: bool  # RFC 6749 §4.1.3: then the token request must repeat it
+    code_challenge: str
+    scope: str
+    resource: str
+    sub: str
+    expires_at: int
+    used: bool = False
+    grant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    """Everything issued from one authorization code: the refresh-token family."""
+
+    grant_id: str
+    client_id: str
+    sub: str
+    scope: str
+    resource: str
+    created_at: int
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshTokenRecord:
+    token_hash: str
+    grant_id: str
+    expires_at: int
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    kid: str
+    alg: str
+    pem: str = field(repr=False)
+    created_at: float
+    retire_at: int | None = None  # published until then; None = not retired
+
+
+class Store(Protocol):
+    """The storage interface every part of the AS uses."""
+
+    def add_client(self, client: ClientRecord) -> None: ...
+    def get_client(self, client_id: str) -> ClientRecord | None: ...
+
+    def add_code(self, code: CodeRecord) -> None: ...
+    def get_code(self, code_hash: str) -> CodeRecord | None: ...
+    def redeem_code(self, code_hash: str, grant: GrantRecord, jti: str, jti_expires_at: int) -> bool:
+        """Mark the code used and create its grant, atomically; False if it was already used."""
+        ...
+
+    def get_grant(self, grant_id: str) -> GrantRecord | None: ...
+    def revoke_grant(self, grant_id: str) -> None:
+        """Revoke the grant, its refresh tokens and every access token recorded for it."""
+        ...
+
+    def add_refresh_token(self, token: RefreshTokenRecord) -> None: ...
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
+    def use_refresh_token(self, token_hash: str) -> bool:
+        """Mark it rotated, atomically; False if it was already rotated (a reuse)."""
+        ...
+
+    def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None: ...
+    def revoke_jti(self, jti: str, expires_at: int) -> None: ...
+    def is_jti_revoked(self, jti: str) -> bool: ...
+
+    def add_signing_key(self, key: KeyRecord) -> None: ...
+    def signing_keys(self) -> list[KeyRecord]:
+        """All keys, newest first."""
+        ...
+
+    def retire_signing_key(self, kid: str, retire_at: int) -> None: ...
+
+    def purge_expired(self, now: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    """:class:`Store` on SQLite: a file under DATA_DIR, or ``:memory:`` for ``STORE=memory``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        # One connection is shared by the event loop and threadpool workers; SQLite's
+        # own locking handles other processes (the key-rotation command, a second worker).
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteStore:
+        return cls(open_database(path, SCHEMA))
+
+    @classmethod
+    def in_memory(cls) -> SqliteStore:
+        return cls(open_memory_database(SCHEMA))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front, so a check-then-write sequence
+        # inside the block cannot interleave with another writer.
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _one(self, sql: str, *args: object) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
+            return row
+
+    def _write(self, sql: str, *args: object) -> int:
+        with self._transaction() as conn:
+            return conn.execute(sql, args).rowcount
+
+    # clients -----------------------------------------------------------------
+    def add_client(self, client: ClientRecord) -> None:
+        self._write(
+            "INSERT INTO clients (client_id, metadata, secret_hash, registration_token_hash, issued_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            client.client_id,
+            json.dumps(client.metadata),
+            client.secret_hash,
+            client.registration_token_hash,
+            client.issued_at,
+        )
+
+    def get_client(self, client_id: str) -> ClientRecord | None:
+        row = self._one("SELECT * FROM clients WHERE client_id = ?", client_id)
+        if row is None:
+            return None
+        return ClientRecord(
+            client_id=row["client_id"],
+            metadata=json.loads(row["metadata"]),
+            issued_at=row["issued_at"],
+            secret_hash=row["secret_hash"],
+            registration_token_hash=row["registration_token_hash"],
+        )
+
+    # authorization codes -----------------------------------------------------
+    def add_code(self, code: CodeRecord) -> None:
+        self._write(
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, redirect_uri_sent,"
+            " code_challenge, scope, resource, sub, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            code.code_hash,
+            code.client_id,
+            code.redirect_uri,
+            int(code.redirect_uri_sent),
+            code.code_challenge,
+            code.scope,
+            code.resource,
+            code.sub,
+            code.expires_at,
+        )
+
+    def get_code(self, code_hash: str) -> CodeRecord | None:
+        row = self._one("SELECT * FROM authorization_codes WHERE code_hash = ?", code_hash)
+        if row is None:
+            return None
+        return CodeRecord(
+            **{k: row[k] for k in row.keys() if k not in ("used", "redirect_uri_sent")},
+            redirect_uri_sent=bool(row["redirect_uri_sent"]),
+            used=bool(row["used"]),
+        )
+
+    def redeem_code(self, code_hash: str, grant: GrantRecord, jti: str, jti_expires_at: int) -> bool:
+        with self._transaction() as conn:
+            # The single UPDATE … WHERE used = 0 is what makes a code single-use: of two
+            # concurrent redemptions exactly one sees rowcount 1.
+            won = conn.execute(
+                "UPDATE authorization_codes SET used = 1, grant_id = ? WHERE code_hash = ? AND used = 0",
+                (grant.grant_id, code_hash),
+            ).rowcount
+            if not won:
+                return False
+            conn.execute(
+                "INSERT INTO grants (grant_id, client_id, sub, scope, resource, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (grant.grant_id, grant.client_id, grant.sub, grant.scope, grant.resource, grant.created_at),
+            )
+            conn.execute(
+                "INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)",
+                (jti, grant.grant_id, jti_expires_at),
+            )
+            return True
+
+    # grants and refresh tokens -------------------------------------------------
+    def get_grant(self, grant_id: str) -> GrantRecord | None:
+        row = self._one("SELECT * FROM grants WHERE grant_id = ?", grant_id)
+        if row is None:
+            return None
+        return GrantRecord(**{k: row[k] for k in row.keys() if k != "revoked"}, revoked=bool(row["revoked"]))
+
+    def revoke_grant(self, grant_id: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE grants SET revoked = 1 WHERE grant_id = ?", (grant_id,))
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_jtis (jti, expires_at)"
+                " SELECT jti, expires_at FROM access_tokens WHERE grant_id = ?",
+                (grant_id,),
+            )
+
+    def add_refresh_token(self, token: RefreshTokenRecord) -> None:
+        self._write(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at) VALUES (?, ?, ?)",
+            token.token_hash,
+            token.grant_id,
+            token.expires_at,
+        )
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        row = self._one("SELECT * FROM refresh_tokens WHERE token_hash = ?", token_hash)
+        if row is None:
+            return None
+        return RefreshTokenRecord(row["token_hash"], row["grant_id"], row["expires_at"], bool(row["used"]))
+
+    def use_refresh_token(self, token_hash: str) -> bool:
+        return (
+            self._write("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0", token_hash)
+            == 1
+        )
+
+    # access tokens -------------------------------------------------------------
+    def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None:
+        self._write(
+            "INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)",
+            jti,
+            grant_id,
+            expires_at,
+        )
+
+    def revoke_jti(self, jti: str, expires_at: int) -> None:
+        self._write("INSERT OR IGNORE INTO revoked_jtis (jti, expires_at) VALUES (?, ?)", jti, expires_at)
+
+    def is_jti_revoked(self, jti: str) -> bool:
+        return self._one("SELECT 1 FROM revoked_jtis WHERE jti = ?", jti) is not None
+
+    # signing keys --------------------------------------------------------------
+    def add_signing_key(self, key: KeyRecord) -> None:
+        self._write(
+            "INSERT INTO signing_keys (kid, alg, pem, created_at, retire_at) VALUES (?, ?, ?, ?, ?)",
+            key.kid,
+            key.alg,
+            key.pem,
+            key.created_at,
+            key.retire_at,
+        )
+
+    def signing_keys(self) -> list[KeyRecord]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM signing_keys ORDER BY created_at DESC").fetchall()
+        return [KeyRecord(r["kid"], r["alg"], r["pem"], r["created_at"], r["retire_at"]) for r in rows]
+
+    def retire_signing_key(self, kid: str, retire_at: int) -> None:
+        self._write(
+            "UPDATE signing_keys SET retire_at = ? WHERE kid = ? AND retire_at IS NULL", retire_at, kid
+        )
+
+    # housekeeping ----------------------------------------------------------------
+    def purge_expired(self, now: int | None = None) -> None:
+        """Drop rows nobody can use any more; grants stay while a refresh token of theirs lives."""
+        now = int(time.time()) if now is None else now
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM authorization_codes WHERE expires_at < ?", (now - 86400,))
+            conn.execute("DELETE FROM refresh_tokens WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM access_tokens WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM revoked_jtis WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM signing_keys WHERE retire_at IS NOT NULL AND retire_at < ?", (now,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_store(settings: Any) -> SqliteStore:
+    """The store ``settings`` asks for; an unusable database file stops startup with one line."""
+    if settings.store == "memory":
+        return SqliteStore.in_memory()
+    path = Path(settings.data_dir) / DATABASE_NAME
+    try:
+        store = SqliteStore.open(path)
+        store.purge_expired()
+    except (sqlite3.Error, OSError) as exc:
+        from shared.settings import ConfigError
+
+        raise ConfigError(
+            f"DATA_DIR={settings.data_dir}: cannot open {path} ({exc}); make the directory writable by this "
+            f"user, or move the file away to start afresh (clients will have to register again)"
+        ) from None
+    return store

@@ -1,0 +1,88 @@
+"""Fixtures for the authorization server tests: a fresh app and DATA_DIR per test.
+
+``as_client`` is a starlette ``TestClient`` on a new app whose lifespan has run, with
+``DATA_DIR`` in the test's ``tmp_path``; ``make_client`` builds more (e.g. a restart on the
+same directory). ``documents`` simulates hosts serving client metadata documents. The flow
+helpers (``register_client``, ``authorize_in_browser``, ``get_tokens`` …) are in
+``oauth_flow.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from auth_server.app import create_app
+from shared.settings import Settings, load_settings
+
+ISSUER = "http://localhost:4000"
+PUBLIC_IP = "93.184.215.14"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what a test passes configures the server, never the developer's shell."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    return load_settings(_env_file=None, data_dir=data_dir, auth_issuer=ISSUER, **overrides)
+
+
+class Documents:
+    """A fake internet for client metadata documents: URL → handler, host → addresses."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[httpx.Request], Any]] = {}
+        self.addresses: dict[str, list[str]] = {}
+        self.fetches: list[str] = []
+
+    def serve(self, url: str, document: dict[str, Any] | None = None, **response: Any) -> None:
+        self.handlers[url] = lambda _request: httpx.Response(
+            **({"status_code": 200, "json": document} | response)
+        )
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.fetches.append(str(request.url))
+        handler = self.handlers.get(str(request.url))
+        if handler is None:
+            return httpx.Response(404)
+        result = handler(request)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        return self.addresses.get(host, [PUBLIC_IP])
+
+
+@pytest.fixture
+def documents() -> Documents:
+    return Documents()
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, documents: Documents) -> Iterator[Callable[..., TestClient]]:
+    with ExitStack() as stack:
+
+        def factory(data_dir: Path = tmp_path, **overrides: Any) -> TestClient:
+            http_client = httpx.AsyncClient(transport=httpx.MockTransport(documents.handle))
+            app = create_app(
+                make_settings(data_dir, **overrides), http_client=http_client, resolver=documents.resolve
+            )
+            return stack.enter_context(TestClient(app, base_url=ISSUER))
+
+        yield factory
+
+
+@pytest.fixture
+def as_client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
