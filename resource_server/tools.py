@@ -142,6 +142,8 @@ def build_mcp_server(settings: Settings) -> tuple[MCPServer[ServerState], ToolPo
             "need sign-in; notes_teaser works for everyone and shows the caller's notes once signed in."
         ),
         lifespan=lifespan,
+        # The SDK logs every stateless request at INFO; uvicorn's access log already says enough.
+        log_level="WARNING",
         extensions=[mcp_apps_extension()],
         middleware=[policies.publish_security_schemes],
     )
