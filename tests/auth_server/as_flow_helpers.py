@@ -2,7 +2,7 @@
 
 Everything takes an ``httpx.Client`` whose base URL is the AS (a starlette ``TestClient``
 is one), so the same helpers serve the in-process tests and the real-uvicorn tests.
-Importable from other test folders as ``tests.auth_server.oauth_flow`` when the repo root is
+Importable from other test folders as ``tests.auth_server.as_flow_helpers`` when the repo root is
 on ``sys.path`` (``python -m pytest`` puts it there).
 """
 

@@ -4,7 +4,7 @@
 ``DATA_DIR`` in the test's ``tmp_path``; ``make_client`` builds more (e.g. a restart on the
 same directory). ``documents`` simulates hosts serving client metadata documents. The flow
 helpers (``register_client``, ``authorize_in_browser``, ``get_tokens`` …) are in
-``oauth_flow.py``.
+``as_flow_helpers.py``.
 """
 
 from __future__ import annotations

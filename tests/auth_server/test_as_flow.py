@@ -4,7 +4,7 @@ token → refresh → revoke → introspect (SPEC §5)."""
 from __future__ import annotations
 
 import jwt
-from oauth_flow import (
+from as_flow_helpers import (
     LOOPBACK_REDIRECT,
     RESOURCE,
     authorize_in_browser,
