@@ -115,7 +115,14 @@ def tab(browser: playwright_api.Browser) -> Iterator[BrowserPage]:
     page = context.new_page()
     page.set_default_timeout(15_000)
     opened = BrowserPage(page)
-    page.on("console", lambda message: message.type == "error" and opened.errors.append(message.text))
+
+    def on_console(message: playwright_api.ConsoleMessage) -> None:
+        # Chromium asks every origin for /favicon.ico; neither server has one, and that 404 is no page error.
+        source = urlsplit(message.location.get("url", "")).path
+        if message.type == "error" and source != "/favicon.ico":
+            opened.errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: opened.errors.append(f"uncaught: {error}"))
     try:
         yield opened
