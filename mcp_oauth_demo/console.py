@@ -52,8 +52,6 @@ INTERESTING_HEADERS = (
     "location",
     "mcp-session-id",
     "cache-control",
-    "access-control-allow-origin",
-    "access-control-expose-headers",
     "set-cookie",
 )
 MAX_BODY_LINES = 40
@@ -135,9 +133,9 @@ def body_summary(content_type: str, content: bytes) -> tuple[str, Any]:
         except json.JSONDecodeError:
             pass
     if media == "application/x-www-form-urlencoded":
-        return "form", {
-            key: redact_value(key, value) for key, value in parse_qsl(text, keep_blank_values=True)
-        }
+        # One field per line: the wire joins them with '&', which is hard to read.
+        fields = parse_qsl(text, keep_blank_values=True)
+        return "form", "\n".join(f"{key}={redact_value(key, value)}" for key, value in fields)
     if media == "text/event-stream":
         return "sse", redact(sse_messages(text))
     if media == "text/html":

@@ -254,11 +254,12 @@ def read_settings() -> tuple[Settings | None, str | None]:
 
 @dataclass
 class Fetched:
-    """One GET, remembered: the response or why there was none, and when it arrived."""
+    """One GET, remembered: the response or why there was none, and when it was sent and arrived."""
 
     url: str
     response: httpx.Response | None
     error: str | None
+    sent_at: float
     received_at: float
 
     @property
@@ -293,6 +294,7 @@ class Probe:
 
     def get(self, url: str) -> Fetched:
         if url not in self._fetched:
+            sent_at = time.time()
             try:
                 # The Origin makes the CORS check free: every discovery answer is a CORS answer too.
                 response: httpx.Response | None = self.http.get(
@@ -301,7 +303,7 @@ class Probe:
                 error = None
             except httpx.TransportError as exc:
                 response, error = None, f"{type(exc).__name__}: {exc or 'no answer'}"
-            self._fetched[url] = Fetched(url, response, error, time.time())
+            self._fetched[url] = Fetched(url, response, error, sent_at, time.time())
         return self._fetched[url]
 
     # The documents the checks look at.
@@ -568,9 +570,14 @@ def clock_skew(fetched: Fetched) -> float | None:
         server_time = email.utils.parsedate_to_datetime(fetched.response.headers["date"]).timestamp()
     except (TypeError, ValueError):
         return None
-    # Date has one-second resolution, truncated: allow for that before calling it skew.
-    skew = server_time - fetched.received_at
-    return 0.0 if -1.0 <= skew <= 0.0 else skew
+    # A correct clock stamps Date between sending and receiving; the header is truncated to
+    # the second and servers such as uvicorn refresh it once a second, so allow 2 s before.
+    earliest, latest = fetched.sent_at - 2.0, fetched.received_at + 0.5
+    if server_time < earliest:
+        return server_time - earliest
+    if server_time > latest:
+        return server_time - latest
+    return 0.0
 
 
 @check("Both servers")

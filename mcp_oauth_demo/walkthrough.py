@@ -320,7 +320,7 @@ class Walkthrough:
             self.out.line()
             self.out.line(f"Playing the user {DEMO_USERNAME!r} (login form, then consent form):", 2)
             try:
-                answer = sign_in(self.http, url, trace=self.out.exchange)
+                answer = sign_in(self.http, url, trace=lambda response: self._show_hop(response, url))
             except UserAgentError as exc:
                 raise StepFailed(str(exc)) from None
             params = answer.params
@@ -339,6 +339,14 @@ class Walkthrough:
         )
         self.out.ok("iss equals the issuer: the code came from the server we asked (RFC 9207)")
         self.code = params["code"]
+
+    def _show_hop(self, response: httpx.Response, authorization_url: str) -> None:
+        if str(response.request.url) == authorization_url:
+            # Printed parameter by parameter just above; once is enough.
+            self.out.line(f"{self.out.bold('→ GET')} {authorization_url.split('?')[0]}?… (the URL above)", 2)
+            self.out.response(response)
+        else:
+            self.out.exchange(response)
 
     # 7 -----------------------------------------------------------------------------------
     def step7_token(self, number: int) -> None:
@@ -502,7 +510,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, out: Console | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    out: Console | None = None,
+    open_browser: Callable[[str], object] = webbrowser.open,
+) -> int:
     out = out or Console()
     if args.rs:
         rs = args.rs
@@ -514,7 +526,9 @@ def run(args: argparse.Namespace, out: Console | None = None) -> int:
             return 2
     mcp_url = mcp_url_from(rs)
     with httpx.Client(timeout=15.0) as http:
-        walk = Walkthrough(out=out, http=http, mcp_url=mcp_url, use_browser=args.browser)
+        walk = Walkthrough(
+            out=out, http=http, mcp_url=mcp_url, use_browser=args.browser, open_browser=open_browser
+        )
         try:
             walk.run()
         except StepFailed as exc:

@@ -1,0 +1,148 @@
+"""``mcp-oauth-demo doctor``: silent on a healthy pair, precise on each classic misconfiguration.
+
+The command runs as a subprocess with the pair's environment plus one wrong variable, the way
+a person's ``.env`` would be wrong; the individual checks are also exercised directly on a
+:class:`~mcp_oauth_demo.doctor.Probe` with canned answers.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mcp_oauth_demo import doctor
+from mcp_oauth_demo.launcher import Pair, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def run_doctor(pair: Pair, cwd: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {**pair.env, **overrides}
+    # cwd without a .env, so only this environment configures the doctor.
+    result = subprocess.run(
+        [sys.executable, "-m", "mcp_oauth_demo.cli", "doctor"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    print(result.stdout)
+    return result
+
+
+def failed_lines(output: str) -> list[str]:
+    return [line.strip() for line in output.splitlines() if line.strip().startswith("✖")]
+
+
+def test_healthy_pair_passes(live_pair: Pair, tmp_path: Path) -> None:
+    result = run_doctor(live_pair, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert failed_lines(result.stdout) == []
+    assert "all checks passed" in result.stdout
+    assert "the RS accepts it: auth_whoami works" in result.stdout
+    assert f"the AS issues tokens with aud = {live_pair.mcp_url}" in result.stdout
+
+
+def test_issuer_with_trailing_slash(live_pair: Pair, tmp_path: Path) -> None:
+    result = run_doctor(live_pair, tmp_path, AUTH_ISSUER=live_pair.issuer + "/")
+    assert result.returncode == 1
+    assert (
+        f"the AS announces issuer '{live_pair.issuer}' but AUTH_ISSUER is '{live_pair.issuer}/'"
+        in result.stdout
+    )
+    assert f"set AUTH_ISSUER={live_pair.issuer} exactly (no trailing slash)" in result.stdout
+
+
+def test_chatgpt_callback_missing_from_allowlist(live_pair: Pair, tmp_path: Path) -> None:
+    claude_only = ",".join(doctor.CLAUDE_CALLBACKS)
+    result = run_doctor(live_pair, tmp_path, OAUTH_ALLOWED_REDIRECT_URIS=claude_only)
+    assert result.returncode == 1
+    assert f"does not allow {doctor.CHATGPT_CALLBACK}" in result.stdout
+    assert doctor.PROBLEM["redirect-allowlist"].fix in result.stdout
+
+
+def test_public_http_url(live_pair: Pair, tmp_path: Path) -> None:
+    # .invalid never resolves (RFC 6761), so the unreachable RS fails fast too.
+    result = run_doctor(live_pair, tmp_path, RS_BASE_URL="http://mcp.demo.invalid")
+    assert result.returncode == 1
+    assert "public URL without https: RS_BASE_URL=http://mcp.demo.invalid" in result.stdout
+    assert doctor.PROBLEM["https"].fix in result.stdout
+    assert doctor.PROBLEM["public-rs-local-as"].fix in result.stdout
+
+
+def test_unreachable_authorization_server(live_pair: Pair, tmp_path: Path) -> None:
+    wrong = f"http://127.0.0.1:{free_port()}"
+    result = run_doctor(live_pair, tmp_path, AUTH_ISSUER=wrong)
+    assert result.returncode == 1
+    assert f"no answer from {wrong}/.well-known/oauth-authorization-server" in result.stdout
+    assert doctor.PROBLEM["as-reachable"].fix in result.stdout
+    # The running RS still names the real issuer: the doctor says so too.
+    assert f"does not contain '{wrong}'" in result.stdout
+
+
+# -- single checks on canned answers ---------------------------------------------------------
+def probe_for(handler: httpx.MockTransport | None = None, **settings: str) -> doctor.Probe:
+    values = {"rs_base_url": "http://localhost:3000", "auth_issuer": "http://localhost:4000", **settings}
+    http = httpx.Client(transport=handler or httpx.MockTransport(lambda request: httpx.Response(404)))
+    return doctor.Probe(settings=doctor.LenientSettings(_env_file=None, **values), http=http)  # type: ignore[call-arg]
+
+
+def statuses(findings: object) -> list[tuple[str, str]]:
+    return [(finding.key, finding.status) for finding in findings]  # type: ignore[attr-defined]
+
+
+def test_every_problem_has_a_fix_and_every_finding_a_problem() -> None:
+    assert all(problem.fix and problem.check and problem.problem for problem in doctor.PROBLEMS)
+    assert len({problem.key for problem in doctor.PROBLEMS}) == len(doctor.PROBLEMS)
+
+
+def test_check_public_rs_with_local_issuer() -> None:
+    probe = probe_for(rs_base_url="https://abc123.ngrok-free.app", auth_issuer="http://localhost:4000")
+    assert statuses(doctor.check_public_rs_local_as(probe)) == [("public-rs-local-as", "fail")]
+    probe = probe_for(
+        rs_base_url="https://abc123.ngrok-free.app", auth_issuer="https://def456.ngrok-free.app"
+    )
+    assert statuses(doctor.check_public_rs_local_as(probe)) == [("public-rs-local-as", "ok")]
+
+
+def test_check_hs256_is_a_warning() -> None:
+    probe = probe_for(jwt_alg="HS256", jwt_secret="x" * 40)
+    assert statuses(doctor.check_hs256(probe)) == [("hs256", "warn")]
+
+
+def test_check_clock_skew_from_date_header() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        off = 120 if request.url.port == 3000 else 0
+        date = email.utils.formatdate(time.time() + off, usegmt=True)
+        return httpx.Response(200, json={}, headers={"Date": date})
+
+    findings = list(doctor.check_clock(probe_for(httpx.MockTransport(answer))))
+    assert [(f.key, f.status) for f in findings] == [("clock", "fail"), ("clock", "ok")]
+    assert re.search(r"the RS's clock is \+1(19|20)s off", findings[0].message), findings[0].message
+
+
+def test_check_cors_notices_missing_headers() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(
+                401,
+                json={},
+                headers={
+                    "WWW-Authenticate": 'Bearer resource_metadata="x"',
+                    "Access-Control-Allow-Origin": "*",
+                },
+            )
+        return httpx.Response(200, json={})
+
+    findings = list(doctor.check_cors(probe_for(httpx.MockTransport(answer))))
+    assert statuses(findings) == [("cors", "fail")]
+    assert "the PRM has no Access-Control-Allow-Origin" in findings[0].message
+    assert "does not expose WWW-Authenticate" in findings[0].message
