@@ -70,7 +70,7 @@ class JwksCache:
         self.as_request_count = 0  # every HTTP request this cache sent to the AS
         self._http = http_client  # created on first use when not given, so building the app does no I/O
         self._owns_http = http_client is None
-        self._clock = clock
+        self.clock = clock
         self._jwks_uri: str | None = None
         self._keys: dict[str, Any] | None = None  # kid -> key object; None until the first fetch
         self._lock = anyio.Lock()
@@ -102,7 +102,7 @@ class JwksCache:
             if self._keys is None:
                 await self._refresh()
             elif self._may_refetch_for(kid):
-                self._last_unknown_kid_fetch = self._clock()
+                self._last_unknown_kid_fetch = self.clock()
                 await self._refresh()
             key = self._lookup(kid)
             if key is None:
@@ -122,7 +122,7 @@ class JwksCache:
     def _may_refetch_for(self, kid: str | None) -> bool:
         if kid is None or kid in self._unknown_kids:
             return False
-        return self._clock() - self._last_unknown_kid_fetch >= self.unknown_kid_interval_sec
+        return self.clock() - self._last_unknown_kid_fetch >= self.unknown_kid_interval_sec
 
     def _remember_unknown(self, kid: str) -> None:
         self._unknown_kids[kid] = None
@@ -130,7 +130,7 @@ class JwksCache:
             self._unknown_kids.popitem(last=False)
 
     async def _refresh(self) -> None:
-        if self._clock() < self._failed_until:
+        if self.clock() < self._failed_until:
             # The AS just failed us: answer at once instead of queueing up behind timeouts.
             raise JwksUnavailable(self._last_failure)
         try:
@@ -138,7 +138,7 @@ class JwksCache:
                 self._jwks_uri = self._jwks_uri_from(await self._get_json(self.metadata_url))
             self._keys = self._keys_from(await self._get_json(self._jwks_uri))
         except JwksUnavailable as exc:
-            self._failed_until = self._clock() + self.failure_backoff_sec
+            self._failed_until = self.clock() + self.failure_backoff_sec
             self._last_failure = exc.description
             raise
         self._unknown_kids.clear()

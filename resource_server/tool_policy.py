@@ -232,7 +232,8 @@ class ToolAuthLayer:
 
         body, complete, messages = await _buffer_body(receive, self.max_body_bytes)
         receive = _replay(messages, receive)
-        call = _tool_call_in(body) if complete else None
+        # An oversized body is not even parsed: the SDK refuses it with 413 as it reads it.
+        call = _tool_call_in(body) if complete and len(body) <= self.max_body_bytes else None
         if isinstance(call, list):
             # Batching left MCP in 2025-06-18; refusing it here also means no tool can hide in one.
             error = {

@@ -186,9 +186,10 @@ def modern_request(
         "io.modelcontextprotocol/clientInfo": {"name": client_name, "version": "1.0.0"},
         "io.modelcontextprotocol/clientCapabilities": {},
     }
-    headers = {"Mcp-Method": method, **kwargs.pop("headers", {})}
+    headers = {"Mcp-Method": method}
     if method == "tools/call":
         headers["Mcp-Name"] = params["name"]
+    headers.update(kwargs.pop("headers", {}))
     return rpc.post(method, params, headers=headers, version=MODERN, **kwargs)
 
 
