@@ -1,0 +1,52 @@
+"""The resource server as it ships, plus one bare FastAPI JSON route: the throughput ceiling.
+
+:mod:`bench.rs_throughput` needs "a bare endpoint in the same process" to show what the HTTP
+stack (uvicorn + Starlette + FastAPI) costs before MCP and OAuth do any work. Adding that
+route to the shipped app would put benchmark code in production, so this module builds the
+unchanged app with :func:`resource_server.app.create_app` and appends ``GET /bench/ceiling``
+here. Everything else — middleware, ``/mcp``, the token verifier — is the real RS.
+
+``python -m bench.rs_app`` runs it like ``python -m resource_server`` does (``WEB_CONCURRENCY``
+sets uvicorn's worker count). Imports are inside the functions on purpose: uvicorn's workers
+are *spawned* and re-import this ``__main__`` module before they answer the supervisor's
+5-second health check, so it must stay light (as ``resource_server/__main__.py`` is).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def build() -> FastAPI:
+    from resource_server.app import create_app
+
+    app = create_app()
+
+    @app.get("/bench/ceiling")
+    async def ceiling() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        "bench.rs_app:build",
+        factory=True,  # built in each worker, and not twice in this process
+        host=settings.rs_host,
+        port=settings.rs_port,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Bench 1 — resource-server throughput and latency, and what OAuth costs on top of MCP.
+
+Three endpoints of one RS process, each at 1, 8 and 32 concurrent keep-alive clients:
+
+* ``ceiling``: a bare FastAPI JSON route in the same process (:mod:`bench.rs_app`) — what
+  uvicorn + Starlette cost before any MCP or OAuth work;
+* ``auth_show (anon)``: ``tools/call auth_show`` without a token (public tool);
+* ``notes_list (authed)``: ``tools/call notes_list`` with a valid ES256 token from the real
+  flow (the verifier checks signature, ``typ``, ``iss``, ``aud``, ``exp`` on every call).
+
+Each client sends ``initialize`` + ``notifications/initialized`` once, as the SDK client does,
+then POSTs ``tools/call`` with ``MCP-Protocol-Version`` (the RS is stateless: no session id).
+The ratios authed / anonymous and anonymous / ceiling come from the same run. During the
+measured window the AS's access log is watched: the RS must send it **zero** requests (the
+JWKS is cached). The whole table is repeated with ``uvicorn --workers 2`` to show the gain
+on two cores; a cross-worker check (``initialize`` and ``tools/call`` on separate
+connections) shows no per-process session state is needed.
+
+The load generator is a separate process (:mod:`bench.loadgen`); its ``gen CPU`` column is
+the share of one core it used, so a reader can see it was not the bottleneck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import httpx
+
+from bench.common import (
+    LoadResult,
+    Verdict,
+    arguments,
+    as_request_count,
+    bench_pair,
+    mcp_setup,
+    ms,
+    obtain_token,
+    port_of,
+    print_machine,
+    print_table,
+    print_verdicts,
+    run_load,
+    temp_data_dir,
+    tool_call,
+)
+from bench.loadgen import Job
+from mcp_oauth_demo import oauth_client as oc
+from mcp_oauth_demo.launcher import Pair
+
+CONCURRENCY = (1, 8, 32)
+AUTH_COST_TARGET = 0.95  # authed notes_list ≥ 0.95 × anonymous auth_show at 8 clients
+SEEDED_NOTES = 3
+
+
+@dataclass
+class Row:
+    workers: int
+    clients: int
+    endpoint: str
+    result: LoadResult
+
+
+def _check_answers(pair: Pair, token: str) -> str:
+    """Seed the caller's notes, check each endpoint answers correctly, and across fresh connections."""
+    with httpx.Client(timeout=10) as http:
+        session = oc.McpSession(http, pair.mcp_url, access_token=token)
+        session.initialize("bench-seed")
+        for i in range(SEEDED_NOTES):
+            response, message = session.call_tool("notes_add", {"text": f"benchmark note {i}"})
+            assert response.status_code == 200 and not message["result"].get("isError"), message
+        _, listed = session.call_tool("notes_list", {})
+        assert listed["result"]["structuredContent"]["count"] >= SEEDED_NOTES, listed
+        _, shown = oc.McpSession(http, pair.mcp_url).call_tool("auth_show", {})
+        assert not shown["result"].get("isError"), shown
+    # Stateless across workers: initialize on one connection, call on another, many times.
+    ok = 0
+    checks = 12
+    for _ in range(checks):
+        with httpx.Client(timeout=10) as first:
+            oc.McpSession(first, pair.mcp_url, access_token=token).initialize("bench-xworker")
+        with httpx.Client(timeout=10) as second:
+            response, message = oc.McpSession(second, pair.mcp_url, access_token=token).call_tool(
+                "notes_list", {}
+            )
+            ok += response.status_code == 200 and not message.get("result", {}).get("isError", True)
+    return f"{ok}/{checks}"
+
+
+def measure(
+    workers: int, concurrency: Sequence[int], duration: float, warmup: float
+) -> tuple[list[Row], str]:
+    rows: list[Row] = []
+    with (
+        temp_data_dir() as data_dir,
+        bench_pair(data_dir, rs_module="bench.rs_app", rs_workers=workers) as pair,
+    ):
+        token = obtain_token(pair, client_name="bench-rs-throughput")
+        cross_worker = _check_answers(pair, token)
+        port = port_of(pair.rs_base_url)
+        endpoints = {
+            "ceiling": (
+                {"method": "GET", "path": "/bench/ceiling", "headers": {"Accept": "application/json"}},
+                None,
+            ),
+            "auth_show (anon)": (tool_call("auth_show"), None),
+            "notes_list (authed)": (tool_call("notes_list", token=token), token),
+        }
+        for clients in concurrency:
+            for name, (request, setup_token) in endpoints.items():
+                setup = [mcp_setup(setup_token)] if name != "ceiling" else []
+                job = Job(
+                    port=port,
+                    requests=[request],
+                    setup=setup,
+                    concurrency=clients,
+                    duration_sec=duration,
+                    warmup_sec=warmup,
+                )
+                result = run_load(job, as_counter=partial(as_request_count, pair))
+                rows.append(Row(workers, clients, name, result))
+    return rows, cross_worker
+
+
+def _find(rows: Sequence[Row], workers: int, clients: int, endpoint: str) -> LoadResult | None:
+    for row in rows:
+        if (row.workers, row.clients, row.endpoint) == (workers, clients, endpoint):
+            return row.result
+    return None
+
+
+def _ratio(a: LoadResult | None, b: LoadResult | None) -> float:
+    return a.rps / b.rps if a and b and b.rps else float("nan")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(__doc__, argv)
+    # --quick: one worker, two concurrency levels, a fraction of a second each (a CI smoke run).
+    duration, warmup = (0.3, 0.2) if args.quick else (5.0, 1.0)
+    worker_counts = (1,) if args.quick else (1, 2)
+    concurrency = (1, 8) if args.quick else CONCURRENCY
+    print_machine()
+    rows: list[Row] = []
+    cross: dict[int, str] = {}
+    for workers in worker_counts:
+        measured, cross[workers] = measure(workers, concurrency, duration, warmup)
+        rows += measured
+
+    print_table(
+        f"bench 1 — RS throughput ({duration:g} s per row after {warmup:g} s warm-up; STORE=sqlite; ES256)",
+        ["workers", "clients", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "AS reqs", "gen CPU"],
+        [
+            [
+                r.workers,
+                r.clients,
+                r.endpoint,
+                f"{r.result.rps:,.0f}",
+                ms(r.result.p50),
+                ms(r.result.p99),
+                r.result.errors,
+                r.result.as_requests,
+                f"{r.result.generator_cpu:.0%}",
+            ]
+            for r in rows
+        ],
+    )
+    ratio_rows = []
+    for workers in worker_counts:
+        for clients in concurrency:
+            authed = _find(rows, workers, clients, "notes_list (authed)")
+            anon = _find(rows, workers, clients, "auth_show (anon)")
+            ceiling = _find(rows, workers, clients, "ceiling")
+            ratio_rows.append(
+                [workers, clients, f"{_ratio(authed, anon):.2f}", f"{_ratio(anon, ceiling):.2f}"]
+            )
+    print_table(
+        "bench 1 — ratios (same run)", ["workers", "clients", "authed/anon", "anon/ceiling"], ratio_rows
+    )
+    scale_rows = []
+    for clients in concurrency:
+        for endpoint in ("ceiling", "auth_show (anon)", "notes_list (authed)"):
+            one, two = _find(rows, 1, clients, endpoint), _find(rows, 2, clients, endpoint)
+            scale_rows.append(
+                [
+                    clients,
+                    endpoint,
+                    f"{one.rps:,.0f}" if one else "—",
+                    f"{two.rps:,.0f}" if two else "—",
+                    f"{_ratio(two, one):.2f}×",
+                ]
+            )
+    print_table(
+        "bench 1 — scale-out (req/s)", ["clients", "endpoint", "1 worker", "2 workers", "gain"], scale_rows
+    )
+    for workers, outcome in cross.items():
+        print(
+            f"cross-connection check, {workers} worker(s): initialize and tools/call "
+            f"on separate connections: {outcome} ok"
+        )
+
+    auth_ratio = {
+        w: _ratio(_find(rows, w, 8, "notes_list (authed)"), _find(rows, w, 8, "auth_show (anon)"))
+        for w in worker_counts
+    }
+    as_requests = sum(r.result.as_requests for r in rows)
+    errors = sum(r.result.errors for r in rows)
+    gain = _ratio(_find(rows, 2, 8, "notes_list (authed)"), _find(rows, 1, 8, "notes_list (authed)"))
+    verdicts = list(
+        [
+            *(
+                Verdict(
+                    f"auth cost, {w} worker(s), 8 clients",
+                    f"authed/anon = {auth_ratio[w]:.2f}",
+                    f"≥ {AUTH_COST_TARGET}",
+                    auth_ratio[w] >= AUTH_COST_TARGET,
+                )
+                for w in worker_counts
+            ),
+            Verdict("RS → AS requests under steady load", str(as_requests), "0", as_requests == 0),
+            Verdict("errors under load (all rows)", str(errors), "0", errors == 0),
+        ]
+    )
+    if 2 in cross:
+        verdicts += [
+            Verdict(
+                "2 workers: same results",
+                f"cross-connection {cross[2]}, errors {errors}",
+                "all ok",
+                cross[2].split("/")[0] == cross[2].split("/")[1] and errors == 0,
+            ),
+            Verdict("2 workers: gain at 8 clients (notes_list)", f"{gain:.2f}×", "> 1", gain > 1.0),
+        ]
+    print_verdicts(verdicts)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

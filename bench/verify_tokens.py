@@ -1,0 +1,140 @@
+"""Bench 2 — token verification alone: µs per check of a token whose key is already cached.
+
+This is the part of an authed call that OAuth adds on the RS, measured without HTTP:
+
+* ``verify_access_token``: :func:`shared.tokens.verify_access_token` — header checks, the
+  signature, ``iss``/``aud``/``exp``/``nbf``/required claims (what the AS's introspection uses too);
+* ``TokenVerifier.verify``: the RS's whole path — the same, plus the ``kid`` lookup in the
+  JWKS cache and building the caller's :class:`~resource_server.token_verifier.VerifiedToken`.
+
+For ES256 and RS256 the JWKS cache is filled once from a stub AS (``httpx.MockTransport``);
+the table shows how many requests it sent (2: metadata + JWKS) after all the verifications —
+a steady state with no AS traffic. HS256 (the shared-secret demo mode) is there for comparison.
+Everything runs in this process, single-threaded, so the numbers are CPU cost per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from bench.common import (
+    Verdict,
+    arguments,
+    percentile,
+    print_machine,
+    print_table,
+    print_verdicts,
+    temp_data_dir,
+)
+from resource_server.jwks_cache import JwksCache
+from resource_server.token_verifier import TokenVerifier
+from shared.jwks import SigningKey, generate_signing_key, hs256_key, jwks_document
+from shared.settings import load_settings
+from shared.tokens import mint_access_token, verify_access_token
+
+ISSUER = "http://127.0.0.1:4000"
+RS_BASE = "http://127.0.0.1:3000"
+RESOURCE = RS_BASE + "/mcp"
+SECRET = "benchmark-secret-that-is-long-enough-for-hs256"
+ALGORITHMS = ("ES256", "RS256", "HS256")
+
+
+def _stub_as(key: SigningKey) -> httpx.AsyncClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/oauth-authorization-server":
+            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": ISSUER + "/oauth2/jwks"})
+        return httpx.Response(200, json=jwks_document([key]))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+async def _time_async(fn: Callable[[], Awaitable[object]], rounds: int, repeats: int) -> list[float]:
+    """µs per call, one sample per batch of ``rounds`` calls."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await fn()
+        samples.append((time.perf_counter() - started) / rounds * 1e6)
+    return samples
+
+
+async def measure(alg: str, rounds: int, repeats: int, data_dir: Path) -> list[object]:
+    key = hs256_key(SECRET) if alg == "HS256" else generate_signing_key(alg)
+    token, _ = mint_access_token(
+        key,
+        issuer=ISSUER,
+        subject="alex",
+        audience=RESOURCE,
+        client_id="bench",
+        scope="notes:read profile:read",
+        ttl_sec=600,
+        extra_claims={"name": "Alex", "email": "alex@example.com"},
+    )
+    settings = load_settings(
+        auth_issuer=ISSUER,
+        rs_base_url=RS_BASE,
+        jwt_alg=alg,
+        jwt_secret=SECRET if alg == "HS256" else None,
+        data_dir=data_dir,
+        store="memory",
+    )
+    jwks = None
+    if alg != "HS256":
+        jwks = JwksCache(
+            issuer=ISSUER, metadata_url=settings.as_metadata_url, algorithm=alg, http_client=_stub_as(key)
+        )
+    verifier = TokenVerifier(settings, jwks)
+    await verifier.verify(token)  # fills the key cache: the steady state starts here
+    public = key.private if isinstance(key.private, bytes) else key.private.public_key()
+
+    async def raw() -> object:
+        return verify_access_token(token, public, algorithm=alg, issuer=ISSUER, audience=RESOURCE)
+
+    raw_us = await _time_async(raw, rounds, repeats)
+    full_us = await _time_async(lambda: verifier.verify(token), rounds, repeats)
+    requests = jwks.as_request_count if jwks else 0
+    if jwks is not None:
+        await jwks.aclose()
+    return [
+        alg,
+        f"{percentile(raw_us, 50):.1f}",
+        f"{percentile(full_us, 50):.1f}",
+        f"{1e6 / percentile(full_us, 50):,.0f}",
+        requests,
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(__doc__, argv)
+    rounds, repeats = (50, 3) if args.quick else (2000, 7)
+    print_machine()
+    with temp_data_dir() as data_dir:
+        rows = [asyncio.run(measure(alg, rounds, repeats, data_dir)) for alg in ALGORITHMS]
+    print_table(
+        f"bench 2 — token verification, cached key (median of {repeats} batches × {rounds})",
+        ["alg", "verify_access_token µs", "TokenVerifier.verify µs", "verifications/s", "AS requests"],
+        rows,
+    )
+    # The issue sets no µs target for this one; the verdict is about the steady state.
+    verdicts = [
+        Verdict(
+            f"{row[0]} AS requests after {rounds * repeats * 2:,} checks",
+            str(row[4]),
+            "≤ 2 (first fill)",
+            int(str(row[4])) <= 2,
+        )
+        for row in rows
+        if row[0] != "HS256"
+    ]
+    print_verdicts(verdicts)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
