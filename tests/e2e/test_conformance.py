@@ -65,11 +65,12 @@ def read_results(output_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 def problems(checks: list[dict[str, Any]]) -> list[str]:
     """What the suite's baseline logic counts against a scenario: FAILURE and WARNING checks."""
-    found = [
-        f"{check.get('status')} {check.get('id')}: {check.get('errorMessage') or check.get('description')}"
-        for check in checks
-        if check.get("status") in ("FAILURE", "WARNING")
-    ]
+    found = []
+    for check in checks:
+        if check.get("status") in ("FAILURE", "WARNING"):
+            details = check.get("details") if isinstance(check.get("details"), dict) else {}
+            why = check.get("errorMessage") or details.get("message") or check.get("description")
+            found.append(f"{check.get('status')} {check.get('id')}: {why}")
     if not any(check.get("status") == "SUCCESS" for check in checks):
         found.append("no SUCCESS check at all")
     return found
