@@ -116,6 +116,14 @@ def _npm_install(root: Path, timeout: float) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise NodeToolsUnavailable("npm is not installed (needed for the MCP conformance suite / Inspector)")
+    try:
+        ping = subprocess.run(
+            [npm, "ping", "--fetch-retries=0"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise NodeToolsUnavailable("`npm ping` got no answer from the npm registry within 60s") from None
+    if ping.returncode != 0:
+        raise NodeToolsUnavailable(f"the npm registry is unreachable:\n{(ping.stdout + ping.stderr)[-2000:]}")
     manifest = {"name": "mcp-oauth-demo-node-tools", "private": True, "dependencies": _packages()}
     (root / "package.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     command = [npm, "install", "--no-audit", "--no-fund", "--no-update-notifier", "--prefix", str(root)]
