@@ -71,7 +71,9 @@ def mcp_apps_extension() -> Apps:
             mime_type=APP_MIME_TYPE,
             meta={
                 "ui": {
-                    "csp": ResourceCsp(connect_domains=[], resource_domains=[]).model_dump(by_alias=True),
+                    "csp": ResourceCsp(connect_domains=[], resource_domains=[]).model_dump(
+                        by_alias=True, exclude_none=True
+                    ),
                     "prefersBorder": True,
                 }
             },
