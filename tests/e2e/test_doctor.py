@@ -1,41 +1,52 @@
 """``mcp-oauth-demo doctor``: silent on a healthy pair, precise on each classic misconfiguration.
 
-The command runs as a subprocess with the pair's environment plus one wrong variable, the way
-a person's ``.env`` would be wrong; the individual checks are also exercised directly on a
-:class:`~mcp_oauth_demo.doctor.Probe` with canned answers.
+The healthy case runs the console script as a person would. The misconfigurations run the same
+command in-process (a subprocess costs seconds of imports each) with the pair's environment plus
+one wrong variable, the way a person's ``.env`` would be wrong. The individual checks are also
+exercised directly on a :class:`~mcp_oauth_demo.doctor.Probe` with canned answers.
 """
 
 from __future__ import annotations
 
+import argparse
 import email.utils
+import io
+import os
 import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mcp_oauth_demo import doctor
+from mcp_oauth_demo.console import Console
 from mcp_oauth_demo.launcher import Pair, free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def run_doctor(pair: Pair, cwd: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+
+
+def run_doctor(pair: Pair, cwd: Path, monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Outcome:
+    """``mcp-oauth-demo doctor`` in this process, configured exactly like the pair plus ``overrides``."""
     env = {**pair.env, **overrides}
-    # cwd without a .env, so only this environment configures the doctor.
-    result = subprocess.run(
-        [sys.executable, "-m", "mcp_oauth_demo.cli", "doctor"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    print(result.stdout)
-    return result
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(cwd)  # no .env there: only this environment configures the doctor
+    output = io.StringIO()
+    code = doctor.run(argparse.Namespace(no_sign_in=False, timeout=10.0), out=Console(output))
+    print(output.getvalue())
+    return Outcome(code, output.getvalue())
 
 
 def failed_lines(output: str) -> list[str]:
@@ -43,7 +54,12 @@ def failed_lines(output: str) -> list[str]:
 
 
 def test_healthy_pair_passes(live_pair: Pair, tmp_path: Path) -> None:
-    result = run_doctor(live_pair, tmp_path)
+    script = Path(sys.executable).with_name("mcp-oauth-demo")  # the [project.scripts] entry point
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(script), "doctor"], env=live_pair.env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    print(result.stdout, f"\ndoctor wall time: {time.monotonic() - started:.2f}s")
     assert result.returncode == 0, result.stdout + result.stderr
     assert failed_lines(result.stdout) == []
     assert "all checks passed" in result.stdout
@@ -51,8 +67,8 @@ def test_healthy_pair_passes(live_pair: Pair, tmp_path: Path) -> None:
     assert f"the AS issues tokens with aud = {live_pair.mcp_url}" in result.stdout
 
 
-def test_issuer_with_trailing_slash(live_pair: Pair, tmp_path: Path) -> None:
-    result = run_doctor(live_pair, tmp_path, AUTH_ISSUER=live_pair.issuer + "/")
+def test_issuer_with_trailing_slash(live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_doctor(live_pair, tmp_path, monkeypatch, AUTH_ISSUER=live_pair.issuer + "/")
     assert result.returncode == 1
     assert (
         f"the AS announces issuer '{live_pair.issuer}' but AUTH_ISSUER is '{live_pair.issuer}/'"
@@ -61,26 +77,30 @@ def test_issuer_with_trailing_slash(live_pair: Pair, tmp_path: Path) -> None:
     assert f"set AUTH_ISSUER={live_pair.issuer} exactly (no trailing slash)" in result.stdout
 
 
-def test_chatgpt_callback_missing_from_allowlist(live_pair: Pair, tmp_path: Path) -> None:
+def test_chatgpt_callback_missing_from_allowlist(
+    live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     claude_only = ",".join(doctor.CLAUDE_CALLBACKS)
-    result = run_doctor(live_pair, tmp_path, OAUTH_ALLOWED_REDIRECT_URIS=claude_only)
+    result = run_doctor(live_pair, tmp_path, monkeypatch, OAUTH_ALLOWED_REDIRECT_URIS=claude_only)
     assert result.returncode == 1
     assert f"does not allow {doctor.CHATGPT_CALLBACK}" in result.stdout
     assert doctor.PROBLEM["redirect-allowlist"].fix in result.stdout
 
 
-def test_public_http_url(live_pair: Pair, tmp_path: Path) -> None:
+def test_public_http_url(live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # .invalid never resolves (RFC 6761), so the unreachable RS fails fast too.
-    result = run_doctor(live_pair, tmp_path, RS_BASE_URL="http://mcp.demo.invalid")
+    result = run_doctor(live_pair, tmp_path, monkeypatch, RS_BASE_URL="http://mcp.demo.invalid")
     assert result.returncode == 1
     assert "public URL without https: RS_BASE_URL=http://mcp.demo.invalid" in result.stdout
     assert doctor.PROBLEM["https"].fix in result.stdout
     assert doctor.PROBLEM["public-rs-local-as"].fix in result.stdout
 
 
-def test_unreachable_authorization_server(live_pair: Pair, tmp_path: Path) -> None:
+def test_unreachable_authorization_server(
+    live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong = f"http://127.0.0.1:{free_port()}"
-    result = run_doctor(live_pair, tmp_path, AUTH_ISSUER=wrong)
+    result = run_doctor(live_pair, tmp_path, monkeypatch, AUTH_ISSUER=wrong)
     assert result.returncode == 1
     assert f"no answer from {wrong}/.well-known/oauth-authorization-server" in result.stdout
     assert doctor.PROBLEM["as-reachable"].fix in result.stdout

@@ -26,10 +26,11 @@ WHOLE_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The console script (``[project.scripts]``) as a person runs it."""
     started = time.monotonic()
     # cwd without a .env, so only the environment given here configures the command.
     result = subprocess.run(
-        [sys.executable, "-m", "mcp_oauth_demo.cli", *args],
+        [str(Path(sys.executable).with_name("mcp-oauth-demo")), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -63,18 +64,32 @@ def test_walkthrough_runs_every_step(live_pair: Pair, tmp_path: Path, artifacts_
     assert "password=••••••••" in result.stdout, "the demo password is shown as dots"
 
 
-def test_walkthrough_defaults_to_rs_base_url_from_settings(live_pair: Pair, tmp_path: Path) -> None:
-    result, _ = run_cli("walkthrough", env=live_pair.env, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert f"resource server at {live_pair.mcp_url}" in " ".join(result.stdout.split())
+def run_in_process(rs: str | None, **kwargs: object) -> tuple[int, str]:
+    """The walkthrough in this process (a subprocess costs seconds of imports)."""
+    output = io.StringIO()
+    args = argparse.Namespace(rs=rs, browser=kwargs.pop("browser", False))
+    status = walkthrough.run(args, out=Console(output), **kwargs)  # type: ignore[arg-type]
+    return status, output.getvalue()
 
 
-def test_walkthrough_without_servers_says_how_to_start_them(live_pair: Pair, tmp_path: Path) -> None:
+def test_walkthrough_defaults_to_rs_base_url_from_settings(
+    live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RS_BASE_URL", live_pair.rs_base_url)
+    monkeypatch.setenv("AUTH_ISSUER", live_pair.issuer)
+    monkeypatch.delenv("MCP_RESOURCE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    status, output = run_in_process(None)
+    assert status == 0, output[-3000:]
+    assert f"resource server at {live_pair.mcp_url}" in " ".join(output.split())
+
+
+def test_walkthrough_without_servers_says_how_to_start_them() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    result, _ = run_cli("walkthrough", "--rs", dead, env=live_pair.env, cwd=tmp_path)
-    assert result.returncode == 1
-    assert f"cannot reach the resource server at {dead}" in result.stdout
-    assert "honcho start" in result.stdout
+    status, output = run_in_process(dead)
+    assert status == 1
+    assert f"cannot reach the resource server at {dead}" in output
+    assert "honcho start" in output
 
 
 def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pair) -> None:
@@ -91,9 +106,7 @@ def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pa
 
         threading.Thread(target=person_at_the_browser, daemon=True).start()
 
-    output = io.StringIO()
-    args = argparse.Namespace(rs=live_pair.rs_base_url, browser=True)
-    status = walkthrough.run(args, out=Console(output), open_browser=browser)
-    assert status == 0, output.getvalue()[-3000:]
+    status, output = run_in_process(live_pair.rs_base_url, browser=True, open_browser=browser)
+    assert status == 0, output[-3000:]
     assert len(opened) == 1
-    assert re.search(r"the browser came back to http://127\.0\.0\.1:\d+/callback", output.getvalue())
+    assert re.search(r"the browser came back to http://127\.0\.0\.1:\d+/callback", output)
