@@ -717,6 +717,13 @@ def report(findings: Iterable[tuple[str, Finding]], out: Console) -> tuple[int, 
     return problems, warnings
 
 
+def troubleshooting_table() -> str:
+    """:data:`PROBLEMS` as the Markdown table of README's troubleshooting section."""
+    rows = ["| problem | what the doctor checks | fix |", "|---|---|---|"]
+    rows += [f"| {p.problem} | {p.check} | {p.fix} |".replace("\n", " ") for p in PROBLEMS]
+    return "\n".join(rows)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-sign-in",
@@ -727,10 +734,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=5.0, help="seconds to wait for each answer (default 5)"
     )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="print the problems it detects as a Markdown table (for README) and exit",
+    )
 
 
 def run(args: argparse.Namespace, out: Console | None = None) -> int:
     out = out or Console()
+    if args.table:
+        out.line(troubleshooting_table())
+        return 0
     out.line(out.bold("mcp-oauth-demo doctor") + out.dim("  (configuration from .env and the environment)"))
     settings, config_error = read_settings()
     if settings is None:

@@ -44,7 +44,7 @@ def run_doctor(pair: Pair, cwd: Path, monkeypatch: pytest.MonkeyPatch, **overrid
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(cwd)  # no .env there: only this environment configures the doctor
     output = io.StringIO()
-    code = doctor.run(argparse.Namespace(no_sign_in=False, timeout=10.0), out=Console(output))
+    code = doctor.run(argparse.Namespace(no_sign_in=False, timeout=10.0, table=False), out=Console(output))
     print(output.getvalue())
     return Outcome(code, output.getvalue())
 
@@ -119,9 +119,12 @@ def statuses(findings: object) -> list[tuple[str, str]]:
     return [(finding.key, finding.status) for finding in findings]  # type: ignore[attr-defined]
 
 
-def test_every_problem_has_a_fix_and_every_finding_a_problem() -> None:
+def test_every_problem_has_a_check_and_a_fix() -> None:
     assert all(problem.fix and problem.check and problem.problem for problem in doctor.PROBLEMS)
     assert len({problem.key for problem in doctor.PROBLEMS}) == len(doctor.PROBLEMS)
+    table = doctor.troubleshooting_table().splitlines()
+    assert len(table) == 2 + len(doctor.PROBLEMS)
+    assert all(line.count(" | ") == 2 for line in table[2:]), "no '|' inside a cell"
 
 
 def test_check_public_rs_with_local_issuer() -> None:
