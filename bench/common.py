@@ -204,20 +204,50 @@ def as_request_count(pair: Pair) -> int:
     return len(_ACCESS_LOG_RE.findall(pair.auth.log))
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (uvicorn workers), in KiB."""
-    total = 0
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (uvicorn's workers)."""
+    found: list[int] = []
     pending = [pid]
     while pending:
         current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants, in KiB."""
+    total = 0
+    for current in process_tree(pid):
         try:
             status = Path(f"/proc/{current}/status").read_text()
             total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, AttributeError):
             continue
     return total
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by ``pid`` and its descendants.
+
+    CPU time per request is the benchmark's noise-resistant number: other processes on the
+    machine stretch wall-clock latency, but hardly the CPU a request costs the server.
+    """
+    total = 0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / _CLOCK_TICKS
 
 
 # -- the OAuth flow --------------------------------------------------------------------------
@@ -339,6 +369,7 @@ class LoadResult:
     cpu_sec: float
     latencies: list[float]
     as_requests: int = 0  # requests the AS answered during the measured window
+    server_cpu_sec: float = 0.0  # CPU time the server under test used during the measured window
 
     @property
     def rps(self) -> float:
@@ -353,18 +384,31 @@ class LoadResult:
         return percentile(self.latencies, 99)
 
     @property
+    def server_cpu_us_per_request(self) -> float:
+        """Server CPU per answered request, in µs (0 when not measured)."""
+        return self.server_cpu_sec / self.count * 1e6 if self.count else float("nan")
+
+    @property
     def generator_cpu(self) -> float:
         """Share of one core the load generator used (near 100 % would mean it is the bottleneck)."""
         return self.cpu_sec / self.elapsed if self.elapsed else 0.0
 
 
-def run_load(job: Job, *, as_counter: Callable[[], int] | None = None, timeout: float = 600) -> LoadResult:
+def run_load(
+    job: Job,
+    *,
+    as_counter: Callable[[], int] | None = None,
+    server_pid: int | None = None,
+    timeout: float = 600,
+) -> LoadResult:
     """Run :mod:`bench.loadgen` in its own process.
 
     ``as_counter`` (e.g. :func:`as_request_count`) is read when warm-up ends and again at the
     end: ``LoadResult.as_requests`` is what the AS answered during the measured window.
+    With ``server_pid``, ``LoadResult.server_cpu_sec`` is that server's CPU time in the window.
     """
     at_warm = 0
+    cpu_at_warm = 0.0
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.loadgen"],
         cwd=REPO_ROOT,
@@ -380,10 +424,13 @@ def run_load(job: Job, *, as_counter: Callable[[], int] | None = None, timeout: 
         result: dict[str, Any] | None = None
         for line in process.stdout:
             event = json.loads(line)
-            if event["event"] == "warm" and as_counter is not None:
-                at_warm = as_counter()
+            if event["event"] == "warm":
+                at_warm = as_counter() if as_counter else 0
+                cpu_at_warm = cpu_seconds(server_pid) if server_pid else 0.0
             elif event["event"] == "done":
                 result = event
+                result["as_requests"] = as_counter() - at_warm if as_counter else 0
+                result["server_cpu_sec"] = cpu_seconds(server_pid) - cpu_at_warm if server_pid else 0.0
             if time.monotonic() > deadline:
                 break
         process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -394,4 +441,4 @@ def run_load(job: Job, *, as_counter: Callable[[], int] | None = None, timeout: 
     if result is None:
         raise RuntimeError(f"the load generator failed (exit code {process.returncode})")
     result.pop("event")
-    return LoadResult(**result, as_requests=as_counter() - at_warm if as_counter else 0)
+    return LoadResult(**result)

@@ -118,7 +118,9 @@ def measure(
                     duration_sec=duration,
                     warmup_sec=warmup,
                 )
-                result = run_load(job, as_counter=partial(as_request_count, pair))
+                result = run_load(
+                    job, as_counter=partial(as_request_count, pair), server_pid=pair.rs.process.pid
+                )
                 rows.append(Row(workers, clients, name, result))
     return rows, cross_worker
 
@@ -149,7 +151,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print_table(
         f"bench 1 — RS throughput ({duration:g} s per row after {warmup:g} s warm-up; STORE=sqlite; ES256)",
-        ["workers", "clients", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "AS reqs", "gen CPU"],
+        [
+            "workers",
+            "clients",
+            "endpoint",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "RS CPU µs/req",
+            "errors",
+            "AS reqs",
+            "gen CPU",
+        ],
         [
             [
                 r.workers,
@@ -158,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r.result.rps:,.0f}",
                 ms(r.result.p50),
                 ms(r.result.p99),
+                f"{r.result.server_cpu_us_per_request:,.0f}",
                 r.result.errors,
                 r.result.as_requests,
                 f"{r.result.generator_cpu:.0%}",
