@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import jwt
 
 from mcp_oauth_demo.launcher import Pair, free_port
 from shared.pkce import make_pair
@@ -108,6 +109,16 @@ def exchange_code(pair: Pair, request: AuthorizationRequest, code: str) -> dict[
     assert tokens.get("token_type", "").lower() == "bearer", tokens
     assert tokens.get("access_token"), tokens
     return tokens
+
+
+def verified_claims(pair: Pair, access_token: str) -> dict[str, Any]:
+    """The access token's claims, after checking its signature against the AS's JWKS (RFC 9068 §4)."""
+    key = jwt.PyJWKClient(as_metadata(pair)["jwks_uri"]).get_signing_key_from_jwt(access_token)
+    header = jwt.get_unverified_header(access_token)
+    assert header.get("typ", "").lower() in ("at+jwt", "application/at+jwt"), header
+    return jwt.decode(
+        access_token, key, algorithms=[header["alg"]], audience=pair.mcp_url, issuer=pair.issuer
+    )
 
 
 def loopback_redirect_uri() -> str:

@@ -26,7 +26,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import jwt
 import pytest
 from oauth_flow import (
     DEMO_PASSWORD,
@@ -36,6 +35,7 @@ from oauth_flow import (
     exchange_code,
     loopback_redirect_uri,
     register_client,
+    verified_claims,
 )
 
 from mcp_oauth_demo.launcher import Pair
@@ -166,10 +166,7 @@ def test_sign_in_with_a_real_browser(live_pair: Pair, tab: BrowserPage, artifact
     assert tab.errors == []
 
     tokens = exchange_code(live_pair, request, code)
-    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
-    assert claims["iss"] == live_pair.issuer
-    audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    assert live_pair.mcp_url in audience
+    claims = verified_claims(live_pair, tokens["access_token"])  # signature, iss, aud = the MCP resource
     assert claims["client_id"] == client_id
     assert set(claims["scope"].split()) == {"profile:read", "notes:read"}
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jwt
 import pytest
 from node_tools import NodeRun, NodeTools, run_node_tool
-from oauth_flow import token_via_flow
+from oauth_flow import token_via_flow, verified_claims
 
 from mcp_oauth_demo.launcher import Pair
 
@@ -87,7 +86,7 @@ def test_whoami_with_a_token_from_the_flow(live_pair: Pair, node_tools: NodeTool
     assert run.returncode == 0, run.describe()
     result = json.loads(run.stdout)
     assert result.get("isError") is not True, run.describe()
-    claims = jwt.decode(access_token, options={"verify_signature": False})
+    claims = verified_claims(live_pair, access_token)
     shown = json.dumps(result)
     for claim in ("sub", "name", "email", "client_id"):
         assert claims[claim] and json.dumps(claims[claim]) in shown, f"{claim}={claims[claim]!r}: {shown}"
