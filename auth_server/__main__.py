@@ -10,17 +10,17 @@ from __future__ import annotations
 import os
 import sys
 
-import httpx
-import uvicorn
-
-from auth_server.app import build_context, create_app
 from shared.settings import ConfigError, get_settings
 
 
 def main() -> int:
-    settings = get_settings()
+    settings = get_settings()  # a bad variable ends here, before the heavy imports
+    import uvicorn
+
+    from auth_server.app import build_context, create_app
+
     try:
-        build_context(settings, httpx.AsyncClient()).store.close()
+        build_context(settings).store.close()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

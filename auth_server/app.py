@@ -44,7 +44,7 @@ from shared.settings import Settings, get_settings
 
 
 def build_context(
-    settings: Settings, http_client: httpx.AsyncClient, resolver: Resolver | None = None
+    settings: Settings, http_client: httpx.AsyncClient | None = None, resolver: Resolver | None = None
 ) -> AuthServer:
     """Open the store and load keys and secrets; raises ``ConfigError`` with a one-line fix."""
     store = open_store(settings)
@@ -67,7 +67,7 @@ def build_context(
         sessions=SessionManager(session_secret, secure=settings.auth_issuer.startswith("https://")),
         pending=PendingRequests(),
         throttle=LoginThrottle(),
-        pages=Pages(),
+        pages=Pages.shared(),
     )
 
 
@@ -79,20 +79,13 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = http_client or httpx.AsyncClient(headers={"User-Agent": "mcp-oauth-demo-auth-server"})
-        try:
-            context = build_context(settings or get_settings(), client, resolver)
-        except BaseException:
-            if http_client is None:
-                await client.aclose()
-            raise
+        context = build_context(settings or get_settings(), http_client, resolver)
         app.state.auth = context
         try:
             yield
         finally:
             context.store.close()
-            if http_client is None:
-                await client.aclose()
+            await context.clients.documents.aclose()
 
     app = FastAPI(
         title="mcp-oauth-demo authorization server",
@@ -101,7 +94,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.pages = Pages()
+    app.state.pages = Pages.shared()
     install_error_handlers(app)
     app.add_exception_handler(PageError, page_error_handler)
     for module in (

@@ -73,18 +73,31 @@ class ClientMetadataFetcher:
 
     def __init__(
         self,
-        http_client: httpx.AsyncClient,
+        http_client: httpx.AsyncClient | None,
         allowed_hosts: Sequence[str],
         *,
         resolver: Resolver | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Without an injected client one is created on first use (building its TLS context
+        # costs a few hundred milliseconds, which a server that never sees a document URL saves).
         self._http = http_client
+        self._owns_client = http_client is None
         self._any_host = "*" in allowed_hosts
         self._allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self._resolve = resolver or system_resolver
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, Client]] = OrderedDict()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(headers={"User-Agent": "mcp-oauth-demo-auth-server"})
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     @staticmethod
     def is_document_url(client_id: str) -> bool:
@@ -147,7 +160,7 @@ class ClientMetadataFetcher:
         limit = f"{self.max_bytes} bytes"
         try:
             async with asyncio.timeout(self.timeout_sec):
-                async with self._http.stream(
+                async with self._client().stream(
                     "GET", url, headers={"Accept": "application/json"}, follow_redirects=False
                 ) as response:
                     if response.is_redirect:

@@ -14,6 +14,7 @@ it, what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,12 @@ class PageError(Exception):
 
 
 class Pages:
+    @classmethod
+    @functools.cache
+    def shared(cls) -> Pages:
+        """One instance per process: templates are compiled once, on first render."""
+        return cls()
+
     def __init__(self) -> None:
         self._env = Environment(
             loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(default=True)
