@@ -25,14 +25,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from mcp_oauth_demo.console import sse_messages
 
 # What the demo asks for: every tool scope, plus a refresh token (see shared.scopes).
 DEMO_SCOPE = "profile:read notes:read notes:write offline_access"
-# The handshake revision the SDK's ClientSession speaks with `initialize`.
-PROTOCOL_VERSION = LATEST_HANDSHAKE_VERSION
+# The revision the SDK's ClientSession asks for in `initialize` (mcp_types.version.LATEST_HANDSHAKE_VERSION;
+# a test keeps the two equal). Spelled out because importing mcp_types costs seconds at startup.
+PROTOCOL_VERSION = "2025-11-25"
 MCP_ACCEPT = "application/json, text/event-stream"
 
 _AUTH_PARAM_RE = re.compile(r'([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')

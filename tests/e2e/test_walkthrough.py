@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-from mcp_oauth_demo import walkthrough
+from mcp_oauth_demo import oauth_client, walkthrough
 from mcp_oauth_demo.console import Console
 from mcp_oauth_demo.launcher import Pair, free_port
 from mcp_oauth_demo.user_agent import sign_in
@@ -90,6 +91,10 @@ def test_walkthrough_without_servers_says_how_to_start_them() -> None:
     assert status == 1
     assert f"cannot reach the resource server at {dead}" in output
     assert "honcho start" in output
+
+
+def test_walkthrough_speaks_the_sdks_handshake_revision() -> None:
+    assert oauth_client.PROTOCOL_VERSION == LATEST_HANDSHAKE_VERSION
 
 
 def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pair) -> None:
