@@ -313,7 +313,10 @@ class Walkthrough:
                 f"Opening your browser; sign in as {DEMO_USERNAME} / {DEMO_PASSWORD} and click Allow.", 2
             )
             self.out.line(self.out.dim(f"(listening on {self.callback.redirect_uri} for the redirect)"), 2)
-            self.open_browser(url)
+            if not self.open_browser(url):
+                # No browser here (an SSH session, a container): the person can open it elsewhere
+                # on this machine, since the redirect must reach this loopback listener.
+                self.out.line(f"No browser could be opened; open this URL yourself:\n{url}", 2)
             params = self.callback.wait()
             self.out.ok(f"the browser came back to {self.callback.redirect_uri}")
         else:

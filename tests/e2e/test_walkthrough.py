@@ -101,7 +101,7 @@ def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pa
     """``--browser``: the "browser" signs in and is redirected to the walkthrough's one-shot listener."""
     opened: list[str] = []
 
-    def browser(url: str) -> None:
+    def browser(url: str) -> bool:
         opened.append(url)
 
         def person_at_the_browser() -> None:
@@ -110,6 +110,7 @@ def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pa
                 client.get(answer.redirect_url)  # a real browser follows the redirect to the app
 
         threading.Thread(target=person_at_the_browser, daemon=True).start()
+        return True
 
     status, output = run_in_process(live_pair.rs_base_url, browser=True, open_browser=browser)
     assert status == 0, output[-3000:]
