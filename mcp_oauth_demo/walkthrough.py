@@ -115,6 +115,12 @@ class LoopbackCallback:
 # -- the lesson ---------------------------------------------------------------------------
 @dataclass
 class Walkthrough:
+    """The ten steps, in order; each prints its exchanges and checks what a careful client checks.
+
+    The fields below the first group are what the client learns on the way, in the order it
+    learns them — the state a real client keeps between the steps.
+    """
+
     out: Console
     http: httpx.Client
     mcp_url: str
