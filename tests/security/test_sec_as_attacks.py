@@ -1,0 +1,238 @@
+"""Attacks on the AS beyond the code: refresh tokens, the browser pages, registration, CIMD.
+
+* refresh-token reuse after rotation revokes the whole family (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1);
+* a refresh cannot widen the scope (RFC 6749 §6);
+* CSRF on the consent form (RFC 9700 §4.7) and clickjacking of the login/consent pages (§4.16);
+* password guessing is throttled per user and per IP, with a message a person understands;
+* dynamic registration refuses code-running and fragment redirect URIs (RFC 6749 §3.1.2, RFC 9700 §4.1);
+* Client ID Metadata Documents are fetched under bounds: size, time, no redirects, and the
+  document must name itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from shared.pkce import make_pair
+from tests.auth_server.as_flow_helpers import (
+    authorize_params,
+    consent,
+    get_tokens,
+    hidden_fields,
+    login,
+    refresh,
+    register_client,
+    start_authorization,
+)
+from tests.auth_server.conftest import ISSUER, Documents
+
+
+# -- refresh tokens ------------------------------------------------------------------------
+def test_refresh_token_reuse_after_rotation_revokes_the_family(as_client: TestClient) -> None:
+    tokens = get_tokens(as_client)
+    rotated = refresh(as_client, tokens.client_id, tokens.refresh_token)
+    assert rotated.status_code == 200
+    newest = rotated.json()["refresh_token"]
+    assert newest != tokens.refresh_token
+
+    # The attacker (or the victim) presents the old, rotated token.
+    reuse = refresh(as_client, tokens.client_id, tokens.refresh_token)
+    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    # The whole family is gone: the newest refresh token no longer works either.
+    after = refresh(as_client, tokens.client_id, newest)
+    assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
+
+
+def test_scope_escalation_on_refresh_is_refused(as_client: TestClient) -> None:
+    tokens = get_tokens(as_client, scope="notes:read")
+    wider = refresh(as_client, tokens.client_id, tokens.refresh_token, scope="notes:read notes:write")
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    unknown = refresh(as_client, tokens.client_id, tokens.refresh_token, scope="admin")
+    assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_scope"
+    # A refused request does not burn the token, and narrowing the same grant stays allowed.
+    same = refresh(as_client, tokens.client_id, tokens.refresh_token, scope="notes:read")
+    assert same.status_code == 200 and same.json()["scope"] == "notes:read"
+
+
+# -- CSRF and clickjacking -------------------------------------------------------------------
+def _consent_page(as_client: TestClient) -> tuple[str, dict[str, str]]:
+    client = register_client(as_client)
+    _, challenge = make_pair()
+    location = start_authorization(as_client, authorize_params(client["client_id"], challenge)).headers[
+        "location"
+    ]
+    consent_url = login(as_client, location).headers["location"]
+    return consent_url, hidden_fields(as_client.get(consent_url).text)
+
+
+def test_consent_post_without_csrf_token_is_refused(as_client: TestClient) -> None:
+    consent_url, fields = _consent_page(as_client)
+    response = as_client.post(
+        "/oauth2/consent",
+        data={"request_id": fields["request_id"], "action": "approve"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403 and "location" not in response.headers
+    # The user's own submission still works: the attack consumed nothing.
+    assert consent(as_client, consent_url).status_code == 303
+
+
+def test_consent_post_with_another_sessions_csrf_token_is_refused(
+    make_client: Callable[..., TestClient],
+) -> None:
+    victim = make_client()
+    attacker = TestClient(victim.app, base_url=ISSUER)  # the same server, another browser
+    _, victim_fields = _consent_page(victim)
+    _, attacker_fields = _consent_page(attacker)
+    # The attacker's page makes the victim's browser post the attacker's token.
+    forged = victim_fields | {"csrf_token": attacker_fields["csrf_token"], "action": "approve"}
+    response = victim.post("/oauth2/consent", data=forged, follow_redirects=False)
+    assert response.status_code == 403 and "location" not in response.headers
+    assert "This form has expired" in response.text
+
+
+def test_login_and_consent_pages_cannot_be_framed(as_client: TestClient) -> None:
+    client = register_client(as_client)
+    _, challenge = make_pair()
+    login_url = start_authorization(as_client, authorize_params(client["client_id"], challenge)).headers[
+        "location"
+    ]
+    login_page = as_client.get(login_url)
+    consent_page = as_client.get(login(as_client, login_url).headers["location"])
+    error_page = start_authorization(as_client, authorize_params("nobody", challenge))
+    for page in (login_page, consent_page, error_page):
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+# -- login brute force -----------------------------------------------------------------------
+def _login_url(as_client: TestClient) -> str:
+    client = register_client(as_client)
+    _, challenge = make_pair()
+    return str(
+        start_authorization(as_client, authorize_params(client["client_id"], challenge)).headers["location"]
+    )
+
+
+def _assert_throttled(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert int(response.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in response.text and "minute" in response.text
+
+
+def test_brute_force_is_throttled_per_user_across_ips(as_client: TestClient) -> None:
+    """A botnet: each guess for ``alex`` from another address."""
+    for index in range(5):
+        bot = TestClient(as_client.app, base_url=ISSUER, client=(f"198.51.100.{index + 1}", 40000))
+        assert "Wrong username or password." in login(bot, _login_url(bot), password=f"guess{index}").text
+    bot = TestClient(as_client.app, base_url=ISSUER, client=("198.51.100.99", 40000))
+    _assert_throttled(login(bot, _login_url(bot), password="password"))  # even the right password
+    # Another user from yet another address is not affected.
+    other = TestClient(as_client.app, base_url=ISSUER, client=("203.0.113.5", 40000))
+    response = login(other, _login_url(other), username="nobody", password="x")
+    assert response.status_code == 200
+
+
+def test_brute_force_is_throttled_per_ip_across_users(as_client: TestClient) -> None:
+    """One host spraying usernames."""
+    url = _login_url(as_client)
+    for index in range(5):
+        assert "Wrong username or password." in login(as_client, url, username=f"user{index}").text
+    _assert_throttled(login(as_client, url, username="alex", password="password"))
+    # alex signing in from elsewhere is not locked out by the spraying host.
+    elsewhere = TestClient(as_client.app, base_url=ISSUER, client=("203.0.113.6", 40000))
+    assert login(elsewhere, _login_url(elsewhere)).status_code == 303
+
+
+# -- dynamic client registration ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "javascript:alert(document.cookie)",
+        "JavaScript://%0aalert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "http://127.0.0.1:8765/cb#fragment",
+        "https://claude.ai/api/mcp/auth_callback#",
+    ],
+)
+def test_registration_refuses_dangerous_redirect_uris(as_client: TestClient, uri: str) -> None:
+    response = as_client.post("/oauth2/register", json={"client_name": "x", "redirect_uris": [uri]})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_redirect_uri"
+    assert "client_id" not in response.json()
+
+
+# -- client ID metadata documents -------------------------------------------------------------
+CIMD = "https://claude.ai/oauth/security-suite-client"
+CALLBACK = "https://claude.ai/api/mcp/auth_callback"
+
+
+def _document(**overrides: Any) -> dict[str, Any]:
+    return {"client_id": CIMD, "client_name": "CIMD client", "redirect_uris": [CALLBACK]} | overrides
+
+
+def _authorize_cimd(as_client: TestClient) -> httpx.Response:
+    _, challenge = make_pair()
+    return start_authorization(as_client, authorize_params(CIMD, challenge, redirect_uri=CALLBACK))
+
+
+def _assert_refused(response: httpx.Response, mention: str) -> None:
+    assert response.status_code == 400 and "location" not in response.headers, response.text
+    assert "Client metadata document refused" in response.text
+    assert mention in response.text.replace("&#39;", "'")
+
+
+def test_cimd_control_a_valid_document_works(as_client: TestClient, documents: Documents) -> None:
+    documents.serve(CIMD, _document())
+    assert _authorize_cimd(as_client).status_code == 303
+
+
+def test_cimd_larger_than_the_bound_is_refused(as_client: TestClient, documents: Documents) -> None:
+    documents.serve(CIMD, _document(client_uri="https://claude.ai/" + "x" * 10_000))
+    _assert_refused(_authorize_cimd(as_client), "larger than")
+
+
+def test_cimd_streamed_without_length_is_cut_off(as_client: TestClient, documents: Documents) -> None:
+    sent: list[int] = []
+
+    async def endless() -> Any:
+        for index in range(10_000):
+            sent.append(index)
+            yield b" " * 1024
+
+    documents.handlers[CIMD] = lambda _request: httpx.Response(200, content=endless())
+    _assert_refused(_authorize_cimd(as_client), "larger than")
+    assert len(sent) < 20  # abandoned at the bound, not read to the end
+
+
+def test_cimd_slow_host_is_given_up_on(as_client: TestClient, documents: Documents) -> None:
+    as_client.app.state.auth.clients.documents.timeout_sec = 0.3  # type: ignore[attr-defined]
+
+    async def slow(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(10)
+        return httpx.Response(200, json=_document())
+
+    documents.handlers[CIMD] = slow
+    _assert_refused(_authorize_cimd(as_client), "took longer than")
+
+
+def test_cimd_redirect_is_not_followed(as_client: TestClient, documents: Documents) -> None:
+    documents.serve(
+        CIMD, None, status_code=307, headers={"Location": "http://169.254.169.254/latest/meta-data"}
+    )
+    _assert_refused(_authorize_cimd(as_client), "redirect")
+    assert documents.fetches == [CIMD]  # the metadata service was never asked
+
+
+def test_cimd_whose_client_id_differs_from_its_url_is_refused(
+    as_client: TestClient, documents: Documents
+) -> None:
+    documents.serve(CIMD, _document(client_id="https://claude.ai/oauth/someone-else"))
+    _assert_refused(_authorize_cimd(as_client), "client_id")
