@@ -35,15 +35,15 @@ JWKS_URI = ISSUER + "/oauth2/jwks"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 PROTOCOL = "2025-06-18"
 
-_SIGNING_KEY = generate_signing_key("ES256")  # one key for the whole run: key generation is slow-ish
-_OTHER_KEY = generate_signing_key("ES256")
+SIGNING_KEY = generate_signing_key("ES256")  # one key for the whole run: key generation is slow-ish
+OTHER_KEY = generate_signing_key("ES256")
 
 
 @dataclass
 class FakeAuthServer:
     """RFC 8414 metadata and a JWKS, served to the RS through ``httpx.MockTransport``."""
 
-    keys: list[SigningKey] = field(default_factory=lambda: [_SIGNING_KEY])
+    keys: list[SigningKey] = field(default_factory=lambda: [SIGNING_KEY])
     issuer: str = ISSUER
     mode: str = "up"  # "up", "down" (connection refused), "hang" (never answers), "500"
     requests: list[str] = field(default_factory=list)
@@ -90,7 +90,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def mint(
     scope: str = "profile:read notes:read notes:write",
     *,
-    key: SigningKey = _SIGNING_KEY,
+    key: SigningKey = SIGNING_KEY,
     subject: str = "user-alex",
     audience: str = RESOURCE,
     issuer: str = ISSUER,

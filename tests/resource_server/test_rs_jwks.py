@@ -8,10 +8,10 @@ import time
 import httpx
 import pytest
 from rs_support import (
-    _OTHER_KEY,
-    _SIGNING_KEY,
     ISSUER,
     JWKS_URI,
+    OTHER_KEY,
+    SIGNING_KEY,
     AppFactory,
     FakeAuthServer,
     RunningRS,
@@ -39,7 +39,7 @@ def test_unknown_kid_triggers_exactly_one_refetch(rs: RunningRS) -> None:
     assert rs.rpc.call("notes_list", token=mint("notes:read")).status_code == 200
     assert rs.as_requests == 2
 
-    stranger = mint("notes:read", key=_OTHER_KEY)
+    stranger = mint("notes:read", key=OTHER_KEY)
     for _ in range(5):
         response = rs.rpc.call("notes_list", token=stranger)
         assert response.status_code == 401
@@ -49,9 +49,9 @@ def test_unknown_kid_triggers_exactly_one_refetch(rs: RunningRS) -> None:
 
 def test_rotated_key_is_picked_up_after_one_refetch(rs: RunningRS) -> None:
     assert rs.rpc.call("notes_list", token=mint("notes:read")).status_code == 200
-    rs.fake_as.keys = [_SIGNING_KEY, _OTHER_KEY]  # the AS rotated; the old key stays published
+    rs.fake_as.keys = [SIGNING_KEY, OTHER_KEY]  # the AS rotated; the old key stays published
     for _ in range(3):
-        assert rs.rpc.call("notes_list", token=mint("notes:read", key=_OTHER_KEY)).status_code == 200
+        assert rs.rpc.call("notes_list", token=mint("notes:read", key=OTHER_KEY)).status_code == 200
         assert rs.rpc.call("notes_list", token=mint("notes:read")).status_code == 200
     assert rs.as_requests == 3
 
@@ -144,7 +144,7 @@ def test_unknown_kid_refetches_are_rate_limited() -> None:
     async def scenario() -> None:
         fake_as, clock = FakeAuthServer(), Clock()
         cache = _cache(fake_as, clock)
-        assert await cache.key_for(_SIGNING_KEY.kid) is not None
+        assert await cache.key_for(SIGNING_KEY.kid) is not None
         for kid in ("random-1", "random-2", "random-3"):  # a flood of made-up kids
             with pytest.raises(UnknownKey):
                 await cache.key_for(kid)
@@ -164,7 +164,7 @@ def test_concurrent_first_requests_share_one_fetch() -> None:
     async def scenario() -> None:
         fake_as = FakeAuthServer()
         cache = _cache(fake_as, Clock())
-        keys = await asyncio.gather(*(cache.key_for(_SIGNING_KEY.kid) for _ in range(20)))
+        keys = await asyncio.gather(*(cache.key_for(SIGNING_KEY.kid) for _ in range(20)))
         assert len({id(key) for key in keys}) == 1
         assert cache.as_request_count == 2
 

@@ -24,7 +24,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from rs_support import _SIGNING_KEY
+from rs_support import SIGNING_KEY
 
 from mcp_oauth_demo.launcher import ServerProcess, free_port, wait_ready
 from shared.jwks import jwks_document
@@ -38,7 +38,7 @@ def stand_in_as() -> Iterator[str]:
     issuer = f"http://127.0.0.1:{port}"
     documents = {
         "/.well-known/oauth-authorization-server": {"issuer": issuer, "jwks_uri": issuer + "/jwks"},
-        "/jwks": jwks_document([_SIGNING_KEY]),
+        "/jwks": jwks_document([SIGNING_KEY]),
     }
 
     class Handler(BaseHTTPRequestHandler):
@@ -99,7 +99,7 @@ def _mcp_url(process: ServerProcess) -> str:
 
 def _token(issuer: str, mcp_url: str, scope: str) -> str:
     token, _ = mint_access_token(
-        _SIGNING_KEY,
+        SIGNING_KEY,
         issuer=issuer,
         subject="user-sdk",
         audience=mcp_url,

@@ -8,10 +8,10 @@ from typing import Any
 import jwt
 import pytest
 from rs_support import (
-    _OTHER_KEY,
-    _SIGNING_KEY,
     ISSUER,
     METADATA_URL,
+    OTHER_KEY,
+    SIGNING_KEY,
     AppFactory,
     RunningRS,
     forged_token,
@@ -106,25 +106,25 @@ BAD_TOKENS: dict[str, tuple[Any, str]] = {
     "wrong audience": (lambda: mint(ALL_SCOPES, audience="http://localhost:3000/x"), "not issued for this"),
     "wrong issuer": (lambda: mint(ALL_SCOPES, issuer="http://localhost:4001"), "not issued by"),
     "alg none": (
-        lambda: forged_token({"alg": "none", "typ": "at+jwt", "kid": _SIGNING_KEY.kid}),
+        lambda: forged_token({"alg": "none", "typ": "at+jwt", "kid": SIGNING_KEY.kid}),
         "must be signed with ES256, not 'none'",
     ),
     "HS256 with the public key": (
         # The key-confusion attack: HMAC keyed with the AS's *public* key, which anyone can fetch.
         lambda: forged_token(
-            {"alg": "HS256", "typ": "at+jwt", "kid": _SIGNING_KEY.kid},
-            secret=jwt.algorithms.ECAlgorithm.to_jwk(_SIGNING_KEY.private.public_key()).encode(),
+            {"alg": "HS256", "typ": "at+jwt", "kid": SIGNING_KEY.kid},
+            secret=jwt.algorithms.ECAlgorithm.to_jwk(SIGNING_KEY.private.public_key()).encode(),
         ),
         "must be signed with ES256, not 'HS256'",
     ),
-    "unknown kid": (lambda: mint(ALL_SCOPES, key=_OTHER_KEY), "does not publish"),
+    "unknown kid": (lambda: mint(ALL_SCOPES, key=OTHER_KEY), "does not publish"),
     "not a JWT": (lambda: "not-a-jwt", "not a well-formed JWT"),
     "id token typ": (
         lambda: jwt.encode(
             {"iss": ISSUER, "sub": "x", "aud": "http://localhost:3000/mcp", "exp": _now + 600},
-            _SIGNING_KEY.private,
+            SIGNING_KEY.private,
             algorithm="ES256",
-            headers={"kid": _SIGNING_KEY.kid, "typ": "JWT"},
+            headers={"kid": SIGNING_KEY.kid, "typ": "JWT"},
         ),
         "typ 'at+jwt'",
     ),
@@ -258,7 +258,7 @@ def test_jwks_with_a_key_for_another_algorithm_is_ignored(rs: RunningRS) -> None
     from shared.jwks import generate_signing_key
 
     rsa = generate_signing_key("RS256")
-    rs.fake_as.keys = [rsa, _SIGNING_KEY]
+    rs.fake_as.keys = [rsa, SIGNING_KEY]
     assert jwks_document(rs.fake_as.keys)["keys"][0]["kty"] == "RSA"
     assert rs.rpc.call("notes_list", token=mint("notes:read")).status_code == 200
     assert rs.rpc.call("notes_list", token=mint("notes:read", key=rsa)).status_code == 401
