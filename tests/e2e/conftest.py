@@ -20,6 +20,17 @@ def live_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         yield pair
 
 
+@pytest.fixture(scope="session")
+def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """One default AS + RS pair for the whole session, for modules that only read or add state.
+
+    A cold start costs seconds of CPU (the RS imports the mcp SDK), so modules that do not need
+    a fresh DATA_DIR or special settings share this one instead of starting their own.
+    """
+    with running_pair(tmp_path_factory.mktemp("shared-pair")) as pair:
+        yield pair
+
+
 @pytest.fixture
 def artifacts_dir() -> Path:
     """Where tests save screenshots and logs for a person to look at (git-ignored)."""

@@ -53,43 +53,45 @@ def failed_lines(output: str) -> list[str]:
     return [line.strip() for line in output.splitlines() if line.strip().startswith("✖")]
 
 
-def test_healthy_pair_passes(live_pair: Pair, tmp_path: Path) -> None:
+def test_healthy_pair_passes(shared_pair: Pair, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("mcp-oauth-demo")  # the [project.scripts] entry point
     started = time.monotonic()
     result = subprocess.run(
-        [str(script), "doctor"], env=live_pair.env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [str(script), "doctor"], env=shared_pair.env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     print(result.stdout, f"\ndoctor wall time: {time.monotonic() - started:.2f}s")
     assert result.returncode == 0, result.stdout + result.stderr
     assert failed_lines(result.stdout) == []
     assert "all checks passed" in result.stdout
     assert "the RS accepts it: auth_whoami works" in result.stdout
-    assert f"the AS issues tokens with aud = {live_pair.mcp_url}" in result.stdout
+    assert f"the AS issues tokens with aud = {shared_pair.mcp_url}" in result.stdout
 
 
-def test_issuer_with_trailing_slash(live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run_doctor(live_pair, tmp_path, monkeypatch, AUTH_ISSUER=live_pair.issuer + "/")
+def test_issuer_with_trailing_slash(
+    shared_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_doctor(shared_pair, tmp_path, monkeypatch, AUTH_ISSUER=shared_pair.issuer + "/")
     assert result.returncode == 1
     assert (
-        f"the AS announces issuer '{live_pair.issuer}' but AUTH_ISSUER is '{live_pair.issuer}/'"
+        f"the AS announces issuer '{shared_pair.issuer}' but AUTH_ISSUER is '{shared_pair.issuer}/'"
         in result.stdout
     )
-    assert f"set AUTH_ISSUER={live_pair.issuer} exactly (no trailing slash)" in result.stdout
+    assert f"set AUTH_ISSUER={shared_pair.issuer} exactly (no trailing slash)" in result.stdout
 
 
 def test_chatgpt_callback_missing_from_allowlist(
-    live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     claude_only = ",".join(doctor.CLAUDE_CALLBACKS)
-    result = run_doctor(live_pair, tmp_path, monkeypatch, OAUTH_ALLOWED_REDIRECT_URIS=claude_only)
+    result = run_doctor(shared_pair, tmp_path, monkeypatch, OAUTH_ALLOWED_REDIRECT_URIS=claude_only)
     assert result.returncode == 1
     assert f"does not allow {doctor.CHATGPT_CALLBACK}" in result.stdout
     assert doctor.PROBLEM["redirect-allowlist"].fix in result.stdout
 
 
-def test_public_http_url(live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_public_http_url(shared_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # .invalid never resolves (RFC 6761), so the unreachable RS fails fast too.
-    result = run_doctor(live_pair, tmp_path, monkeypatch, RS_BASE_URL="http://mcp.demo.invalid")
+    result = run_doctor(shared_pair, tmp_path, monkeypatch, RS_BASE_URL="http://mcp.demo.invalid")
     assert result.returncode == 1
     assert "public URL without https: RS_BASE_URL=http://mcp.demo.invalid" in result.stdout
     assert doctor.PROBLEM["https"].fix in result.stdout
@@ -97,10 +99,10 @@ def test_public_http_url(live_pair: Pair, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_unreachable_authorization_server(
-    live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong = f"http://127.0.0.1:{free_port()}"
-    result = run_doctor(live_pair, tmp_path, monkeypatch, AUTH_ISSUER=wrong)
+    result = run_doctor(shared_pair, tmp_path, monkeypatch, AUTH_ISSUER=wrong)
     assert result.returncode == 1
     assert f"no answer from {wrong}/.well-known/oauth-authorization-server" in result.stdout
     assert doctor.PROBLEM["as-reachable"].fix in result.stdout

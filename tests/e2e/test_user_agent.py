@@ -40,42 +40,42 @@ def authorization_url(pair: Pair, http: httpx.Client, *, client_id: str | None =
     )
 
 
-def test_approve_returns_the_redirect_without_following_it(live_pair: Pair) -> None:
+def test_approve_returns_the_redirect_without_following_it(shared_pair: Pair) -> None:
     with httpx.Client(timeout=10) as http:
-        url = authorization_url(live_pair, http)
+        url = authorization_url(shared_pair, http)
         seen: list[httpx.Response] = []
         answer = sign_in(http, url, trace=seen.append)
     assert answer.code and answer.require_code() == answer.code
     assert answer.state == "state-123"
-    assert answer.iss == live_pair.issuer
+    assert answer.iss == shared_pair.issuer
     assert answer.redirect_url.startswith("http://127.0.0.1:")
     # authorize → login page → login → consent page → consent → redirect (never fetched)
     assert [r.request.method for r in seen] == ["GET", "GET", "POST", "GET", "POST"]
-    assert all(str(r.request.url).startswith(live_pair.issuer) for r in seen)
+    assert all(str(r.request.url).startswith(shared_pair.issuer) for r in seen)
 
 
 @pytest.mark.anyio
-async def test_async_and_deny(live_pair: Pair) -> None:
+async def test_async_and_deny(shared_pair: Pair) -> None:
     with httpx.Client(timeout=10) as http:
-        url = authorization_url(live_pair, http)
+        url = authorization_url(shared_pair, http)
     async with httpx.AsyncClient(timeout=10) as browser:
         answer = await sign_in_async(browser, url, approve=False)
     assert answer.error == "access_denied"
-    assert answer.iss == live_pair.issuer, "error redirects carry iss too (RFC 9207 §2)"
+    assert answer.iss == shared_pair.issuer, "error redirects carry iss too (RFC 9207 §2)"
     with pytest.raises(UserAgentError, match="access_denied"):
         answer.require_code()
 
 
-def test_wrong_password_is_reported(live_pair: Pair) -> None:
+def test_wrong_password_is_reported(shared_pair: Pair) -> None:
     with httpx.Client(timeout=10) as http:
-        url = authorization_url(live_pair, http)
+        url = authorization_url(shared_pair, http)
         with pytest.raises(UserAgentError, match="did not accept the login for 'alex'"):
             sign_in(http, url, password="not the password")
 
 
-def test_error_page_text_is_shown(live_pair: Pair) -> None:
+def test_error_page_text_is_shown(shared_pair: Pair) -> None:
     with httpx.Client(timeout=10) as http:
-        url = authorization_url(live_pair, http, client_id="no-such-client")
+        url = authorization_url(shared_pair, http, client_id="no-such-client")
         with pytest.raises(UserAgentError) as raised:
             sign_in(http, url)
     # An unknown client's redirect URI cannot be trusted, so the AS shows an error page (RFC 6749

@@ -41,8 +41,8 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Comp
     return result, time.monotonic() - started
 
 
-def test_walkthrough_runs_every_step(live_pair: Pair, tmp_path: Path, artifacts_dir: Path) -> None:
-    result, wall = run_cli("walkthrough", "--rs", live_pair.rs_base_url, env=live_pair.env, cwd=tmp_path)
+def test_walkthrough_runs_every_step(shared_pair: Pair, tmp_path: Path, artifacts_dir: Path) -> None:
+    result, wall = run_cli("walkthrough", "--rs", shared_pair.rs_base_url, env=shared_pair.env, cwd=tmp_path)
     (artifacts_dir / "walkthrough.txt").write_text(result.stdout + result.stderr)
     print(f"\nwalkthrough wall time: {wall:.2f}s")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -74,15 +74,15 @@ def run_in_process(rs: str | None, **kwargs: object) -> tuple[int, str]:
 
 
 def test_walkthrough_defaults_to_rs_base_url_from_settings(
-    live_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RS_BASE_URL", live_pair.rs_base_url)
-    monkeypatch.setenv("AUTH_ISSUER", live_pair.issuer)
+    monkeypatch.setenv("RS_BASE_URL", shared_pair.rs_base_url)
+    monkeypatch.setenv("AUTH_ISSUER", shared_pair.issuer)
     monkeypatch.delenv("MCP_RESOURCE", raising=False)
     monkeypatch.chdir(tmp_path)
     status, output = run_in_process(None)
     assert status == 0, output[-3000:]
-    assert f"resource server at {live_pair.mcp_url}" in " ".join(output.split())
+    assert f"resource server at {shared_pair.mcp_url}" in " ".join(output.split())
 
 
 def test_walkthrough_without_servers_says_how_to_start_them() -> None:
@@ -97,7 +97,7 @@ def test_walkthrough_speaks_the_sdks_handshake_revision() -> None:
     assert oauth_client.PROTOCOL_VERSION == LATEST_HANDSHAKE_VERSION
 
 
-def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pair) -> None:
+def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(shared_pair: Pair) -> None:
     """``--browser``: the "browser" signs in and is redirected to the walkthrough's one-shot listener."""
     opened: list[str] = []
 
@@ -112,7 +112,7 @@ def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(live_pair: Pa
         threading.Thread(target=person_at_the_browser, daemon=True).start()
         return True
 
-    status, output = run_in_process(live_pair.rs_base_url, browser=True, open_browser=browser)
+    status, output = run_in_process(shared_pair.rs_base_url, browser=True, open_browser=browser)
     assert status == 0, output[-3000:]
     assert len(opened) == 1
     assert re.search(r"the browser came back to http://127\.0\.0\.1:\d+/callback", output)
