@@ -130,13 +130,13 @@ def tab(browser: playwright_api.Browser) -> Iterator[BrowserPage]:
         context.close()
 
 
-def test_sign_in_with_a_real_browser(live_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
+def test_sign_in_with_a_real_browser(shared_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
     page = tab.page
     redirect_uri = loopback_redirect_uri()
     redirect_host = urlsplit(redirect_uri).netloc
     client_name = "Browser E2E Client"
-    client_id = register_client(live_pair, client_name=client_name, redirect_uri=redirect_uri)
-    request = authorization_request(live_pair, client_id=client_id, redirect_uri=redirect_uri)
+    client_id = register_client(shared_pair, client_name=client_name, redirect_uri=redirect_uri)
+    request = authorization_request(shared_pair, client_id=client_id, redirect_uri=redirect_uri)
 
     with callback_listener(redirect_uri) as received:
         page.goto(request.url)
@@ -159,21 +159,21 @@ def test_sign_in_with_a_real_browser(live_pair: Pair, tab: BrowserPage, artifact
         page.wait_for_url(redirect_uri + "?*")
         expect(page.locator("body")).to_contain_text("Signed in")
 
-    code = code_from_redirect(request, page.url, live_pair.issuer)
+    code = code_from_redirect(request, page.url, shared_pair.issuer)
     # The browser really went to the client's listener, exactly once, with that response.
     landed = urlsplit(page.url)
     assert [path for path in received if path.startswith(landed.path)] == [f"{landed.path}?{landed.query}"]
     assert tab.errors == []
 
-    tokens = exchange_code(live_pair, request, code)
-    claims = verified_claims(live_pair, tokens["access_token"])  # signature, iss, aud = the MCP resource
+    tokens = exchange_code(shared_pair, request, code)
+    claims = verified_claims(shared_pair, tokens["access_token"])  # signature, iss, aud = the MCP resource
     assert claims["client_id"] == client_id
     assert set(claims["scope"].split()) == {"profile:read", "notes:read"}
 
 
-def test_widget_preview_renders(live_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
+def test_widget_preview_renders(shared_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
     page = tab.page
-    response = page.goto(live_pair.rs_base_url + "/widget")
+    response = page.goto(shared_pair.rs_base_url + "/widget")
     assert response is not None and response.status == 200
 
     heading = page.get_by_role("heading", level=1)

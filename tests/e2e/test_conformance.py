@@ -88,12 +88,12 @@ def test_expected_failures_file_does_not_excuse_a_required_scenario() -> None:
 
 
 @pytest.mark.timeout(SUITE_TIMEOUT_SEC + 600)  # + a first-time npm install and server start-up
-def test_active_server_suite(live_pair: Pair, node_tools: NodeTools, artifacts_dir: Path) -> None:
+def test_active_server_suite(shared_pair: Pair, node_tools: NodeTools, artifacts_dir: Path) -> None:
     output_dir = artifacts_dir / "conformance"
     shutil.rmtree(output_dir, ignore_errors=True)
     output_dir.mkdir(parents=True)
 
-    run = run_suite(node_tools, live_pair.mcp_url, output_dir)
+    run = run_suite(node_tools, shared_pair.mcp_url, output_dir)
     (output_dir / "suite-output.txt").write_text(run.describe())
     assert run.returncode is not None, f"the suite did not finish:\n{run.describe()}"
 

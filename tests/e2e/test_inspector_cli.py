@@ -70,32 +70,34 @@ def assert_challenge(run: NodeRun, pair: Pair, *, error: str | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def access_token(live_pair: Pair) -> str:
-    return token_via_flow(live_pair, scope="profile:read notes:read", client_name="MCP Inspector CLI e2e")
+def access_token(shared_pair: Pair) -> str:
+    return token_via_flow(shared_pair, scope="profile:read notes:read", client_name="MCP Inspector CLI e2e")
 
 
-def test_lists_the_demo_tools_anonymously(live_pair: Pair, node_tools: NodeTools) -> None:
-    run = inspector(node_tools, live_pair, "--method", "tools/list")
+def test_lists_the_demo_tools_anonymously(shared_pair: Pair, node_tools: NodeTools) -> None:
+    run = inspector(node_tools, shared_pair, "--method", "tools/list")
     assert run.returncode == 0, run.describe()
     names = {tool["name"] for tool in json.loads(run.stdout)["tools"]}
     assert names >= DEMO_TOOLS, run.describe()
 
 
-def test_whoami_with_a_token_from_the_flow(live_pair: Pair, node_tools: NodeTools, access_token: str) -> None:
-    run = whoami(node_tools, live_pair, access_token)
+def test_whoami_with_a_token_from_the_flow(
+    shared_pair: Pair, node_tools: NodeTools, access_token: str
+) -> None:
+    run = whoami(node_tools, shared_pair, access_token)
     assert run.returncode == 0, run.describe()
     result = json.loads(run.stdout)
     assert result.get("isError") is not True, run.describe()
-    claims = verified_claims(live_pair, access_token)
+    claims = verified_claims(shared_pair, access_token)
     shown = json.dumps(result)
     for claim in ("sub", "name", "email", "client_id"):
         assert claims[claim] and json.dumps(claims[claim]) in shown, f"{claim}={claims[claim]!r}: {shown}"
     assert claims["email"] == "alex@example.com"
 
 
-def test_whoami_without_a_token_is_challenged(live_pair: Pair, node_tools: NodeTools) -> None:
-    assert_challenge(whoami(node_tools, live_pair, None), live_pair, error=None)
+def test_whoami_without_a_token_is_challenged(shared_pair: Pair, node_tools: NodeTools) -> None:
+    assert_challenge(whoami(node_tools, shared_pair, None), shared_pair, error=None)
 
 
-def test_whoami_with_an_unverifiable_token_is_challenged(live_pair: Pair, node_tools: NodeTools) -> None:
-    assert_challenge(whoami(node_tools, live_pair, "not-a-jwt"), live_pair, error="invalid_token")
+def test_whoami_with_an_unverifiable_token_is_challenged(shared_pair: Pair, node_tools: NodeTools) -> None:
+    assert_challenge(whoami(node_tools, shared_pair, "not-a-jwt"), shared_pair, error="invalid_token")
