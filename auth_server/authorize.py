@@ -15,8 +15,9 @@ The checks run in an order that matters:
 
 Defaults: no ``scope`` means every resource scope (``profile:read notes:read notes:write``)
 — what a client connecting to the demo wants — or, if the client registered a ``scope``,
-that. No ``resource`` means ``MCP_RESOURCE``, so a token's ``aud`` is always the resource
-server and never the client. No ``redirect_uri`` is accepted only when the client
+that. A registered scope is only a default: a client may ask for more (step-up) and the user
+decides on the consent page. No ``resource`` means ``MCP_RESOURCE``, so a token's ``aud`` is
+always the resource server and never the client. No ``redirect_uri`` is accepted only when the client
 registered exactly one.
 
 A valid request is kept server-side (``sessions.PendingRequests``) and the browser goes on
@@ -45,7 +46,6 @@ from auth_server.users import get_user
 from shared.pkce import S256, is_valid_challenge
 from shared.scopes import (
     ALL_SCOPES,
-    OFFLINE_ACCESS,
     RESOURCE_SCOPES,
     ScopeError,
     format_scope,
@@ -137,10 +137,15 @@ async def _trusted_client_and_redirect(params: Params, context: AuthServer) -> t
 
 
 def _requested_scope(params: Params, client: Client) -> str:
+    """The scope to ask the user for.
+
+    A registered ``scope`` (RFC 7591 §2) is the default, not a ceiling: MCP clients register
+    with the scope of the first challenge they saw and later step up to a wider one after a
+    ``403 insufficient_scope`` (MCP authorization, "Scope challenge handling"). The consent
+    page, which lists every scope, is the gate.
+    """
     try:
         requested = parse_scope(params.get("scope"))
-        # offline_access only asks for a refresh token; a client may add it to any registration.
-        allowed = parse_scope(client.scope) | {OFFLINE_ACCESS} if client.scope else frozenset(ALL_SCOPES)
     except ScopeError as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
     if not requested:
@@ -150,8 +155,6 @@ def _requested_scope(params: Params, client: Client) -> str:
             "invalid_scope",
             f"unknown scope {' '.join(sorted(unknown))}; this server offers {' '.join(ALL_SCOPES)}",
         )
-    if beyond := requested - allowed:
-        raise OAuthError("invalid_scope", f"{client.name} did not register scope {' '.join(sorted(beyond))}")
     return format_scope(requested)
 
 

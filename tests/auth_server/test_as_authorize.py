@@ -148,14 +148,16 @@ def test_resource_defaults_to_mcp_resource(as_client: TestClient, client_id: str
     assert response.headers["location"].startswith("/oauth2/login")
 
 
-def test_client_registered_scope_bounds_requests(as_client: TestClient, challenge: str) -> None:
+def test_registered_scope_is_a_default_not_a_ceiling(as_client: TestClient, challenge: str) -> None:
+    """MCP step-up: a client registered for notes:read may later ask for notes:write too."""
     client = register_client(as_client, scope="notes:read")
-    ok = start_authorization(
-        as_client, authorize_params(client["client_id"], challenge, scope="notes:read offline_access")
-    )
-    assert ok.headers["location"].startswith("/oauth2/login")
+    for scope in ("notes:read offline_access", "notes:read notes:write"):
+        response = start_authorization(
+            as_client, authorize_params(client["client_id"], challenge, scope=scope)
+        )
+        assert response.headers["location"].startswith("/oauth2/login")
     query = error_redirect(
-        start_authorization(as_client, authorize_params(client["client_id"], challenge, scope="notes:write"))
+        start_authorization(as_client, authorize_params(client["client_id"], challenge, scope="admin"))
     )
     assert query["error"] == "invalid_scope"
 
