@@ -1,8 +1,8 @@
 """``python -m resource_server``: run the resource server with uvicorn (SPEC §1, port ``RS_PORT``).
 
 Prints where to point an MCP client and where its OAuth discovery starts (RFC 9728). Set
-``WEB_CONCURRENCY=2`` for two worker processes: the server is stateless, so any worker can
-answer any request.
+``WEB_CONCURRENCY=2`` for two worker processes: with several workers the server issues no MCP
+sessions, so any worker can answer any request.
 """
 
 from __future__ import annotations

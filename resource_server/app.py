@@ -14,12 +14,9 @@ Requests meet, from the outside in:
 Beside ``/mcp``: the RFC 9728 metadata (:mod:`resource_server.protected_resource_metadata`),
 the widget preview at ``/widget`` and a small index page at ``/``.
 
-The SDK runs **stateless** (``stateless_http=True``): no ``Mcp-Session-Id``, no per-process
-session table, so several worker processes (``uvicorn --workers 2``) or replicas can serve one
-client. ``initialize``-based clients still work — the SDK answers ``initialize`` and treats
-every later request as born-ready. What stateless mode gives up (server-to-client requests,
-resumable SSE streams) none of these tools needs. Answers are plain JSON
-(``json_response=True``), which every client accepts and which the auth challenges use too.
+MCP sessions (``Mcp-Session-Id``) are issued on ``initialize`` when the RS runs as a single
+process, and every request without one is served statelessly; with several workers no sessions
+are issued at all (:mod:`resource_server.mcp_sessions` explains why).
 
 ``app = create_app()`` reads the settings but does no I/O: the notes database opens and the
 JWKS is fetched only once the app runs.
@@ -28,11 +25,11 @@ JWKS is fetched only once the app runs.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -41,6 +38,7 @@ from starlette.routing import Route
 from shared.settings import Settings, get_settings
 
 from .jwks_cache import JwksCache
+from .mcp_sessions import SessionRouter
 from .mcp_transport import McpFrontDoor, transport_security
 from .protected_resource_metadata import metadata_routes
 from .token_verifier import TokenVerifier
@@ -66,11 +64,22 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     settings = settings or get_settings()
     server, policies = build_mcp_server(settings)
     security = transport_security(settings)
-    # Creates the SDK's session manager; its own Starlette wrapper is not used — /mcp is routed below.
+    # Creates the SDK's stateless session manager; its own Starlette wrapper is not used — /mcp is
+    # routed below. Answers are plain JSON (json_response=True), which every client accepts.
     server.streamable_http_app(
         streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, transport_security=security
     )
-    session_manager = server.session_manager
+    stateless = server.session_manager
+    sessions = (
+        StreamableHTTPSessionManager(
+            app=server._lowlevel_server,  # the SDK offers no public handle for a second manager
+            json_response=True,
+            security_settings=security,
+        )
+        if settings.mcp_sessions_enabled
+        else None
+    )
+    managers = [manager for manager in (stateless, sessions) if manager is not None]
 
     jwks = (
         None
@@ -85,7 +94,7 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     verifier = TokenVerifier(settings, jwks)
     mcp_endpoint = McpFrontDoor(
         ToolAuthLayer(
-            StreamableHTTPASGIApp(session_manager),
+            SessionRouter(stateless, sessions),
             policies=policies,
             verifier=verifier,
             challenge_setting=settings.tool_auth_challenge,
@@ -96,8 +105,10 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # The SDK's session manager runs the MCP server's lifespan (which opens the notes store).
-        async with session_manager.run():
+        # Each session manager runs the MCP server's lifespan (which opens the notes store once).
+        async with AsyncExitStack() as stack:
+            for manager in managers:
+                await stack.enter_async_context(manager.run())
             try:
                 yield
             finally:

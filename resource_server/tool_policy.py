@@ -47,6 +47,9 @@ ChallengeSetting = Literal["http", "result", "auto"]
 CALLER_SCOPE_KEY = "mcp_oauth_demo.caller"
 """ASGI scope key under which :class:`ToolAuthLayer` leaves the verified token for the tools."""
 
+JSONRPC_METHOD_SCOPE_KEY = "mcp_oauth_demo.jsonrpc_method"
+"""ASGI scope key holding the method of a POSTed JSON-RPC request, once this layer has read it."""
+
 CHATGPT_CLIENT_MARK = "openai-mcp"
 
 _F = Callable[..., Any]
@@ -142,17 +145,19 @@ class _ToolCall:
     client_name: str | None  # 2026-07-28 requests carry clientInfo in every request's _meta
 
 
-def _tool_call_in(body: bytes) -> _ToolCall | list[Any] | None:
-    """The ``tools/call`` request in ``body``; the decoded list for a batch; ``None`` otherwise.
+def _decode(body: bytes) -> Any:
+    """The JSON-RPC message in ``body``, or ``None`` when it is not JSON (the SDK answers -32700)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _tool_call_in(message: Any) -> _ToolCall | None:
+    """The ``tools/call`` request in a decoded message; ``None`` for anything else.
 
     Anything this cannot make sense of goes on to the SDK, which owns the JSON-RPC errors.
     """
-    try:
-        message = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if isinstance(message, list):
-        return message
     if not isinstance(message, dict) or message.get("method") != "tools/call" or "id" not in message:
         return None  # a notification never runs a tool: the SDK drops a tools/call without id
     params = message.get("params")
@@ -217,7 +222,11 @@ class ToolAuthLayer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope = {key: value for key, value in scope.items() if key != CALLER_SCOPE_KEY}
+        scope = {
+            key: value
+            for key, value in scope.items()
+            if key not in (CALLER_SCOPE_KEY, JSONRPC_METHOD_SCOPE_KEY)
+        }
         try:
             token = bearer_token_from(scope["headers"], scope.get("query_string", b""))
         except BadRequest as exc:
@@ -233,8 +242,10 @@ class ToolAuthLayer:
         body, complete, messages = await _buffer_body(receive, self.max_body_bytes)
         receive = _replay(messages, receive)
         # An oversized body is not even parsed: the SDK refuses it with 413 as it reads it.
-        call = _tool_call_in(body) if complete and len(body) <= self.max_body_bytes else None
-        if isinstance(call, list):
+        message = _decode(body) if complete and len(body) <= self.max_body_bytes else None
+        if isinstance(message, dict) and isinstance(message.get("method"), str):
+            scope[JSONRPC_METHOD_SCOPE_KEY] = message["method"]  # read by the session router
+        if isinstance(message, list):
             # Batching left MCP in 2025-06-18; refusing it here also means no tool can hide in one.
             error = {
                 "code": INVALID_REQUEST,
@@ -244,6 +255,7 @@ class ToolAuthLayer:
                 scope, receive, send
             )
             return
+        call = _tool_call_in(message)
         policy = self.policies.get(call.name) if call is not None else None
         if call is None or policy is None or policy.kind == "public":
             await self.app(scope, receive, send)

@@ -124,14 +124,25 @@ def _signed_in(ctx: Context) -> VerifiedToken:
 def build_mcp_server(settings: Settings) -> tuple[MCPServer[ServerState], ToolPolicies]:
     """The SDK server with the five tools, the widget resources and their policies."""
 
+    # Both of the app's session managers (with and without sessions) enter this lifespan; they
+    # must share one store — with STORE=memory, two would be two different databases.
+    shared: dict[str, Any] = {"state": None, "users": 0}
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        # Opened when the app starts, not when the module is imported.
-        store = NotesStore.open(store=settings.store, data_dir=settings.data_dir)
+        if shared["state"] is None:
+            # Opened when the app starts, not when the module is imported.
+            shared["state"] = ServerState(
+                notes=NotesStore.open(store=settings.store, data_dir=settings.data_dir)
+            )
+        shared["users"] += 1
         try:
-            yield ServerState(notes=store)
+            yield shared["state"]
         finally:
-            store.close()
+            shared["users"] -= 1
+            if shared["users"] == 0:
+                shared["state"].notes.close()
+                shared["state"] = None
 
     policies = ToolPolicies()
     server: MCPServer[ServerState] = MCPServer(

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     data_dir: Path = Path(".data")
     store: Literal["sqlite", "memory"] = "sqlite"
+    # MCP sessions live in one process's memory, so with several RS workers (uvicorn reads
+    # WEB_CONCURRENCY) or MCP_STATELESS=true the RS serves every request statelessly.
+    web_concurrency: int = Field(1, ge=1, le=64)
+    mcp_stateless: bool = False
     # Signs the AS's login-session and CSRF cookies; generated and kept in DATA_DIR when unset.
     session_secret: str | None = None
 
@@ -121,7 +125,8 @@ class Settings(BaseSettings):
                 )
             if uri.endswith("*") and (parts.scheme != "https" or "*" in uri[:-1]):
                 raise ConfigError(
-                    f"OAUTH_ALLOWED_REDIRECT_URIS entry {uri!r}: a '*' is only allowed at the end of an https URL"
+                    f"OAUTH_ALLOWED_REDIRECT_URIS entry {uri!r}: "
+                    "a '*' is only allowed at the end of an https URL"
                 )
         return value
 
@@ -129,7 +134,9 @@ class Settings(BaseSettings):
     def _check_consistency(self) -> Settings:
         if not self.mcp_resource:
             self.mcp_resource = f"{self.rs_base_url}/mcp"
-        elif not self.mcp_resource.startswith(self.rs_base_url + "/") and self.mcp_resource != self.rs_base_url:
+        elif (
+            not self.mcp_resource.startswith(self.rs_base_url + "/") and self.mcp_resource != self.rs_base_url
+        ):
             raise ConfigError(
                 f"MCP_RESOURCE={self.mcp_resource!r} does not start with RS_BASE_URL={self.rs_base_url!r}; "
                 "unset MCP_RESOURCE to use RS_BASE_URL + '/mcp'"
@@ -138,7 +145,9 @@ class Settings(BaseSettings):
             raise ConfigError("MCP_RESOURCE must not contain a fragment (RFC 8707 §2); remove the '#…' part")
         if self.jwt_alg == "HS256":
             if not self.jwt_secret:
-                raise ConfigError("JWT_ALG=HS256 needs JWT_SECRET; set a random secret of 32+ bytes or use ES256")
+                raise ConfigError(
+                    "JWT_ALG=HS256 needs JWT_SECRET; set a random secret of 32+ bytes or use ES256"
+                )
             if len(self.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
                 raise ConfigError(
                     f"JWT_SECRET is shorter than {MIN_HS256_SECRET_BYTES} bytes; "
@@ -152,6 +161,11 @@ class Settings(BaseSettings):
         path = urlsplit(self.mcp_resource).path
         base = self.rs_base_url[: len(self.rs_base_url) - len(urlsplit(self.rs_base_url).path)]
         return f"{base}/.well-known/oauth-protected-resource{path}"
+
+    @property
+    def mcp_sessions_enabled(self) -> bool:
+        """Whether the RS hands out ``Mcp-Session-Id`` (only safe with a single worker process)."""
+        return not self.mcp_stateless and self.web_concurrency == 1
 
     @property
     def as_metadata_url(self) -> str:

@@ -16,12 +16,14 @@ BUSY_TIMEOUT_MS = 5_000
 
 
 def open_database(path: Path, schema: str) -> sqlite3.Connection:
-    """Open (creating if needed) the database at ``path``, readable by the owner only, and apply ``schema``."""
+    """Open (creating if needed) the owner-only database at ``path`` and apply ``schema``."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         # Create the file with mode 0600 before SQLite opens it: it holds hashed secrets and tokens.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes, which is what we test

@@ -65,7 +65,9 @@ def mint_access_token(
         "client_id": client_id,
         "scope": scope,
     }
-    token = jwt.encode(claims, key.private, algorithm=key.alg, headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid})
+    token = jwt.encode(
+        claims, key.private, algorithm=key.alg, headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid}
+    )
     return token, claims
 
 

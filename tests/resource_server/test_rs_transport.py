@@ -14,24 +14,46 @@ PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
 
 
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
-def test_initialize_handshake(rs: RunningRS, version: str) -> None:
+def test_initialize_opens_a_session_that_later_requests_use(rs: RunningRS, version: str) -> None:
     response = rs.rpc.post("initialize", {**INITIALIZE, "protocolVersion": version}, version=None)
     assert response.status_code == 200
     result = tool_result(response)
     assert result["protocolVersion"] == version
     assert result["serverInfo"]["name"] == "mcp-oauth-demo"
-    assert "mcp-session-id" not in response.headers  # stateless: nothing to remember between requests
+    session = {"Mcp-Session-Id": response.headers["mcp-session-id"]}
     notified = rs.client.post(
         "/mcp",
         json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-        headers={**MCP_HEADERS, "Mcp-Protocol-Version": version},
+        headers={**MCP_HEADERS, "Mcp-Protocol-Version": version, **session},
     )
     assert notified.status_code == 202
-    # Any worker can answer the next request: no session id, no initialize state needed.
+    assert tool_result(rs.rpc.post("tools/list", version=version, headers=session))["tools"]
+    listed = rs.rpc.call("notes_list", token=mint("notes:read"), version=version, headers=session)
+    assert tool_result(listed)["isError"] is False
+    # The per-tool policy guards session traffic too.
+    assert rs.rpc.call("notes_list", version=version, headers=session).status_code == 401
+    # A session id this process never issued (e.g. from before a restart) is 404: re-initialize.
+    unknown = rs.rpc.post("tools/list", version=version, headers={"Mcp-Session-Id": "0" * 32})
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+def test_requests_without_a_session_are_served_statelessly(rs: RunningRS, version: str) -> None:
+    """ChatGPT's scanner, scripts and benchmarks post tools/call with no session at all."""
     assert tool_result(rs.rpc.post("tools/list", version=version))["tools"]
-    assert (
-        tool_result(rs.rpc.call("notes_list", token=mint("notes:read"), version=version))["isError"] is False
-    )
+    response = rs.rpc.call("notes_list", token=mint("notes:read"), version=version)
+    assert tool_result(response)["isError"] is False
+    assert "mcp-session-id" not in response.headers
+
+
+@pytest.mark.parametrize("overrides", [{"mcp_stateless": True}, {"web_concurrency": 2}])
+def test_no_sessions_with_several_workers_or_when_disabled(start_rs: AppFactory, overrides: dict) -> None:
+    """A session lives in one process, so with several workers none is issued."""
+    rs = start_rs(**overrides)
+    response = rs.rpc.post("initialize", {**INITIALIZE, "protocolVersion": "2025-11-25"}, version=None)
+    assert tool_result(response)["protocolVersion"] == "2025-11-25"
+    assert "mcp-session-id" not in response.headers
+    assert tool_result(rs.rpc.call("notes_teaser", version="2025-11-25"))["isError"] is False
 
 
 def test_server_discover_2026(rs: RunningRS) -> None:

@@ -21,7 +21,8 @@ AUD = "http://localhost:3000/mcp"
 
 
 def _mint(key, **overrides):
-    kwargs = dict(issuer=ISS, subject="user-alex", audience=AUD, client_id="c1", scope="notes:read", ttl_sec=60)
+    kwargs = dict(issuer=ISS, subject="user-alex", audience=AUD, client_id="c1", scope="notes:read")
+    kwargs["ttl_sec"] = 60
     kwargs.update(overrides)
     return mint_access_token(key, **kwargs)
 
