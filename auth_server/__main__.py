@@ -7,7 +7,6 @@ process with one line naming the variable and the fix instead of a traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from shared.settings import ConfigError, get_settings
@@ -24,12 +23,13 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    host = os.environ.get("AUTH_HOST", "127.0.0.1")
+    host = settings.auth_host
     issuer = settings.auth_issuer
     print(f"authorization server on http://{host}:{settings.auth_port}", flush=True)
     print(f"  issuer   {issuer}", flush=True)
     print(f"  metadata {settings.as_metadata_url}", flush=True)
     print(f"  jwks     {issuer}/oauth2/jwks", flush=True)
+    print("  demo user: alex / password (log in on the page a client opens for you)", flush=True)
     uvicorn.run(create_app(settings), host=host, port=settings.auth_port, log_level="info")
     return 0
 

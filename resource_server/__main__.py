@@ -23,6 +23,12 @@ def main() -> None:
         f"connect to {mcp_url}",
         flush=True,
     )
+    print(
+        "ChatGPT / Claude connector: expose both servers over https (e.g. ngrok), set RS_BASE_URL and "
+        "AUTH_ISSUER to the tunnel URLs, restart, and use <RS_BASE_URL>/mcp as the connector URL "
+        "with OAuth; then run `mcp-oauth-demo doctor`",
+        flush=True,
+    )
     uvicorn.run(
         "resource_server.app:app",
         host=settings.rs_host,
