@@ -99,14 +99,20 @@ class JwksCache:
             key = self._lookup(kid)
             if key is not None:
                 return key
+            refreshed = False
             if self._keys is None:
                 await self._refresh()
+                refreshed = True
             elif self._may_refetch_for(kid):
                 self._last_unknown_kid_fetch = self.clock()
                 await self._refresh()
+                refreshed = True
             key = self._lookup(kid)
             if key is None:
-                if kid is not None:
+                # Only a set fetched *for* this kid proves it unknown. A kid refused because the
+                # refetch budget was spent (say, by a junk kid a moment before a rotation) must get
+                # its refetch once the interval has passed, or the new key stays locked out.
+                if kid is not None and refreshed:
                     self._remember_unknown(kid)
                 raise UnknownKey(kid)
             return key
