@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from rs_support import _OTHER_KEY, _SIGNING_KEY, ISSUER, RESOURCE, RunningRS, forged_token, mint
+from rs_support import ISSUER, OTHER_KEY, RESOURCE, SIGNING_KEY, RunningRS, forged_token, mint
 from starlette.testclient import TestClient
 
 from tests.auth_server.as_flow_helpers import get_tokens, post_token, register_client
@@ -27,7 +27,7 @@ ALL = "profile:read notes:read notes:write"
 
 
 def _public_pem() -> bytes:
-    return _SIGNING_KEY.private.public_key().public_bytes(
+    return SIGNING_KEY.private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -55,17 +55,17 @@ def _id_token_shaped() -> str:
         "scope": ALL,
     }
     return jwt.encode(
-        claims, _SIGNING_KEY.private, algorithm="ES256", headers={"typ": "JWT", "kid": _SIGNING_KEY.kid}
+        claims, SIGNING_KEY.private, algorithm="ES256", headers={"typ": "JWT", "kid": SIGNING_KEY.kid}
     )
 
 
 now = int(time.time())
 FORGERIES: dict[str, Callable[[], str]] = {
-    "alg none": lambda: forged_token({"alg": "none", "typ": "at+jwt", "kid": _SIGNING_KEY.kid}, scope=ALL),
+    "alg none": lambda: forged_token({"alg": "none", "typ": "at+jwt", "kid": SIGNING_KEY.kid}, scope=ALL),
     "HS256 signed with the public key": lambda: forged_token(
-        {"alg": "HS256", "typ": "at+jwt", "kid": _SIGNING_KEY.kid}, secret=_public_pem(), scope=ALL
+        {"alg": "HS256", "typ": "at+jwt", "kid": SIGNING_KEY.kid}, secret=_public_pem(), scope=ALL
     ),
-    "unknown kid": lambda: mint(ALL, key=_OTHER_KEY),
+    "unknown kid": lambda: mint(ALL, key=OTHER_KEY),
     "tampered payload": _tampered,
     "wrong iss": lambda: mint(ALL, issuer="https://evil.example"),
     "wrong aud (another resource)": lambda: mint(ALL, audience="https://other.example/mcp"),
@@ -96,7 +96,7 @@ def test_unknown_kid_costs_one_jwks_refetch_at_most(rs: RunningRS) -> None:
     rs.rpc.call("notes_list", token=mint(ALL))  # warm the cache
     before = rs.fake_as.jwks_fetches
     for _ in range(5):
-        assert rs.rpc.call("notes_list", token=mint(ALL, key=_OTHER_KEY)).status_code == 401
+        assert rs.rpc.call("notes_list", token=mint(ALL, key=OTHER_KEY)).status_code == 401
     assert rs.fake_as.jwks_fetches - before <= 1  # no amplification against the AS
 
 
