@@ -61,11 +61,11 @@ class Bounds:
 
     @property
     def registrations(self) -> int:
-        return 1000  # cheap: a thousand takes seconds even on a loaded machine
+        return 1000 if self.full else 300
 
     @property
     def notes(self) -> int:
-        return 1000 if self.full else 300
+        return 1000 if self.full else 200
 
     @property
     def concurrency(self) -> int:
