@@ -27,7 +27,11 @@ def csrf_token(secret: bytes, sid: str) -> str:
 
 
 def csrf_valid(secret: bytes, sid: str, submitted: str | None) -> bool:
-    return submitted is not None and hmac.compare_digest(csrf_token(secret, sid), submitted)
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError,
+    # i.e. a 500) and the submitted value is whatever a form — or an attacker — posted.
+    return submitted is not None and hmac.compare_digest(
+        csrf_token(secret, sid).encode(), submitted.encode("utf-8", "surrogatepass")
+    )
 
 
 async def read_protected_form(request: Request, sessions: SessionManager) -> tuple[Params, BrowserSession]:
