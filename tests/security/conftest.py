@@ -73,7 +73,7 @@ class Bounds:
 
     @property
     def fuzz_examples(self) -> int:
-        return 400 if self.full else 40
+        return 200 if self.full else 12
 
 
 @pytest.fixture(scope="session")

@@ -236,3 +236,12 @@ def test_cimd_whose_client_id_differs_from_its_url_is_refused(
 ) -> None:
     documents.serve(CIMD, _document(client_id="https://claude.ai/oauth/someone-else"))
     _assert_refused(_authorize_cimd(as_client), "client_id")
+
+
+@pytest.mark.parametrize("path", ["/oauth2/consent", "/oauth2/login", "/oauth2/logout"])
+def test_non_ascii_csrf_token_is_refused_not_a_500(as_client: TestClient, path: str) -> None:
+    """Found by the fuzzer: hmac.compare_digest raised TypeError on a non-ASCII token."""
+    _, fields = _consent_page(as_client)
+    forged = fields | {"csrf_token": "jeton-falsifié-✓", "action": "approve"}
+    response = as_client.post(path, data=forged, follow_redirects=False)
+    assert response.status_code == 403 and "location" not in response.headers
