@@ -429,6 +429,9 @@ def run_load(
                 cpu_at_warm = cpu_seconds(server_pid) if server_pid else 0.0
             elif event["event"] == "done":
                 result = event
+                latencies_file = Path(result.pop("latencies_path"))
+                result["latencies"] = json.loads(latencies_file.read_text())
+                latencies_file.unlink()
                 result["as_requests"] = as_counter() - at_warm if as_counter else 0
                 result["server_cpu_sec"] = cpu_seconds(server_pid) - cpu_at_warm if server_pid else 0.0
             if time.monotonic() > deadline:

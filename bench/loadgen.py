@@ -20,6 +20,7 @@ import asyncio
 import json
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +195,13 @@ def main() -> None:
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    print(json.dumps(runner(run(job))), flush=True)
+    result = runner(run(job))
+    # Hundreds of thousands of latencies make a line long enough to arrive split across pipe
+    # reads; they travel in a file and only its path goes on the line.
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="loadgen-", delete=False) as file:
+        json.dump(result.pop("latencies"), file)
+    result["latencies_path"] = file.name
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,16 @@ TABLES = [
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(660)
 def test_run_all_quick_prints_every_table() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=60,  # the --quick run is meant to take well under a minute on a quiet machine
+        # About a minute on a quiet machine; the bound is generous because each run starts several
+        # server processes, and a busy 2-core CI machine makes each start take many seconds.
+        timeout=600,
     )
     output = completed.stdout
     assert completed.returncode == 0, output[-3000:] + completed.stderr[-3000:]
