@@ -160,6 +160,9 @@ RS_READY_PATH = "/.well-known/oauth-protected-resource/mcp"
 
 def bench_environment(data_dir: Path, *, rs_workers: int = 1, **overrides: str) -> dict[str, str]:
     """The launcher's pair environment on free ports, plus this repo on PYTHONPATH and the worker count."""
+    # Tokens must outlive the longest run (the memory bench takes minutes on a slow machine);
+    # with the default 600 s they expired mid-run and every later call was a 401.
+    overrides = {"ACCESS_TOKEN_TTL_SEC": "3600", **overrides}
     env = pair_environment(data_dir, auth_port=free_port(), rs_port=free_port(), **overrides)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["RS_WORKERS"] = str(rs_workers)
