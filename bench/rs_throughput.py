@@ -141,6 +141,13 @@ def _ratio(a: LoadResult | None, b: LoadResult | None) -> float:
     return a.rps / b.rps if a and b and b.rps else float("nan")
 
 
+def _cpu_ratio(authed: LoadResult | None, anon: LoadResult | None) -> float:
+    """Anonymous CPU per request ÷ authed CPU per request: the auth cost, less noisy than req/s."""
+    if not authed or not anon or not authed.server_cpu_sec or not authed.count or not anon.count:
+        return float("nan")
+    return anon.server_cpu_us_per_request / authed.server_cpu_us_per_request
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(__doc__, argv)
     # --quick: one worker, two concurrency levels, a fraction of a second each (a CI smoke run).
@@ -191,7 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             anon = _find(rows, workers, clients, "auth_show (anon)")
             ceiling = _find(rows, workers, clients, "ceiling")
             ratio_rows.append(
-                [workers, clients, f"{_ratio(authed, anon):.2f}", f"{_ratio(anon, ceiling):.2f}"]
+                [
+                    workers,
+                    clients,
+                    f"{_ratio(authed, anon):.2f}",
+                    f"{_cpu_ratio(authed, anon):.2f}",
+                    f"{_ratio(anon, ceiling):.2f}",
+                ]
             )
     print_table(
         "bench 1 — ratios (same run)",
