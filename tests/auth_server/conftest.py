@@ -9,7 +9,6 @@ helpers (``register_client``, ``authorize_in_browser``, ``get_tokens`` …) are 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,13 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from as_support import ISSUER, Documents, make_settings
 from starlette.testclient import TestClient
 
 from auth_server.app import create_app
-from shared.settings import Settings, load_settings
-
-ISSUER = "http://localhost:4000"
-PUBLIC_IP = "93.184.215.14"
+from shared.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -31,37 +28,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only what a test passes configures the server, never the developer's shell."""
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
-
-
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    return load_settings(_env_file=None, data_dir=data_dir, auth_issuer=ISSUER, **overrides)
-
-
-class Documents:
-    """A fake internet for client metadata documents: URL → handler, host → addresses."""
-
-    def __init__(self) -> None:
-        self.handlers: dict[str, Callable[[httpx.Request], Any]] = {}
-        self.addresses: dict[str, list[str]] = {}
-        self.fetches: list[str] = []
-
-    def serve(self, url: str, document: dict[str, Any] | None = None, **response: Any) -> None:
-        self.handlers[url] = lambda _request: httpx.Response(
-            **({"status_code": 200, "json": document} | response)
-        )
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.fetches.append(str(request.url))
-        handler = self.handlers.get(str(request.url))
-        if handler is None:
-            return httpx.Response(404)
-        result = handler(request)
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        return self.addresses.get(host, [PUBLIC_IP])
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from as_flow_helpers import authorize_params, exchange_code, login, query_of, refresh, start_authorization
-from conftest import Documents
+from as_support import Documents
 from starlette.testclient import TestClient
 
 from shared.pkce import make_pair

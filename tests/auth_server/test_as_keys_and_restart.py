@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 from as_flow_helpers import get_tokens, post_token, refresh, register_client
-from conftest import make_settings
+from as_support import make_settings
 from starlette.testclient import TestClient
 
 from auth_server.app import create_app

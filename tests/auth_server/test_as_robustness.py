@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from as_flow_helpers import LOOPBACK_REDIRECT, register_client
+from as_support import make_settings
 from starlette.testclient import TestClient
 
 from auth_server.app import create_app
@@ -163,8 +164,6 @@ def test_invalid_content_length_is_413(make_client: Any) -> None:
 
 def test_the_catch_all_handler_hides_details(tmp_path: Any) -> None:
     """What a bug would look like: a generic server_error, no stack trace, logged server-side."""
-    from conftest import make_settings
-
     app = create_app(make_settings(tmp_path))
 
     @app.get("/boom")
