@@ -91,12 +91,12 @@ class JwksCache:
 
     async def key_for(self, kid: str | None) -> Any:
         """The verification key for ``kid``; raises :class:`UnknownKey` or :class:`JwksUnavailable`."""
-        key = self._lookup(kid)
+        key = self.cached_key(kid)
         if key is not None:
             return key
         async with self._lock:
             # Another request may have refreshed the set while this one waited for the lock.
-            key = self._lookup(kid)
+            key = self.cached_key(kid)
             if key is not None:
                 return key
             refreshed = False
@@ -107,7 +107,7 @@ class JwksCache:
                 self._last_unknown_kid_fetch = self.clock()
                 await self._refresh()
                 refreshed = True
-            key = self._lookup(kid)
+            key = self.cached_key(kid)
             if key is None:
                 # Only a set fetched *for* this kid proves it unknown. A kid refused because the
                 # refetch budget was spent (say, by a junk kid a moment before a rotation) must get
@@ -117,7 +117,8 @@ class JwksCache:
                 raise UnknownKey(kid)
             return key
 
-    def _lookup(self, kid: str | None) -> Any:
+    def cached_key(self, kid: str | None) -> Any:
+        """The key held for ``kid`` right now, ``None`` if none; never fetches."""
         if self._keys is None:
             return None
         if kid is None:

@@ -13,14 +13,17 @@ The one place where a bearer token becomes a verified caller. Everything a token
    for another resource is useless here), ``exp``/``nbf`` hold with a small leeway.
 
 Steps 2 and 4 are :mod:`shared.tokens`, the same code the AS's introspection uses. The
-token itself is never stored, logged, or passed on to another service.
+token itself is never stored, logged, or passed on to another service. A token that passed
+is remembered by its SHA-256 (:mod:`resource_server.verified_tokens`), so the next call
+with it skips the signature check until it expires or its key leaves the JWK Set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,6 +33,7 @@ from shared.settings import Settings
 from shared.tokens import InvalidToken, read_header, verify_access_token
 
 from .jwks_cache import JwksCache, JwksUnavailable, UnknownKey
+from .verified_tokens import VerifiedTokenCache
 
 
 class BadRequest(Exception):
@@ -48,7 +52,7 @@ class VerifiedToken:
     client_id: str
     scopes: frozenset[str]
     expires_at: int
-    claims: dict[str, Any] = field(repr=False)
+    claims: Mapping[str, Any] = field(repr=False)  # read-only: one result serves many requests
 
     @property
     def expires_at_iso(self) -> str:
@@ -92,12 +96,27 @@ class TokenVerifier:
         self.jwks = jwks
         # HS256 is the demo mode: AS and RS share JWT_SECRET and no key is ever published.
         self._secret = hs256_key(settings.jwt_secret or "").private if settings.jwt_alg == "HS256" else None
+        self.cache = VerifiedTokenCache()
 
     async def verify(self, token: str) -> VerifiedToken:
         if not token:
             raise InvalidToken("the Authorization header has the Bearer scheme but no token")
+        cached = self.cache.get(token, self._current_key)
+        if cached is not None:
+            return cached
         header = read_header(token, algorithm=self.algorithm)
         key = self._secret if self._secret is not None else await self._public_key(header.kid)
+        verified = self._verified(token, key)
+        self.cache.put(token, verified, kid=header.kid, key=key)
+        return verified
+
+    def _current_key(self, kid: str | None) -> Any:
+        if self._secret is not None:
+            return self._secret
+        assert self.jwks is not None
+        return self.jwks.cached_key(kid)
+
+    def _verified(self, token: str, key: Any) -> VerifiedToken:
         claims = verify_access_token(
             token, key, algorithm=self.algorithm, issuer=self.issuer, audience=self.audience
         )
@@ -112,7 +131,7 @@ class TokenVerifier:
             client_id=claims["client_id"],
             scopes=scopes,
             expires_at=int(claims["exp"]),
-            claims=claims,
+            claims=MappingProxyType(claims),
         )
 
     async def _public_key(self, kid: str | None) -> Any:
