@@ -10,7 +10,13 @@ Three endpoints of one RS process, each at 1, 8 and 32 concurrent keep-alive cli
 
 Each client sends ``initialize`` + ``notifications/initialized`` once, as the SDK client does,
 then POSTs ``tools/call`` with ``MCP-Protocol-Version`` (the RS is stateless: no session id).
-The ratios authed / anonymous and anonymous / ceiling come from the same run. During the
+
+The three endpoints are measured in interleaved **rounds** (ceiling, anonymous, authed, then
+the next round in rotated order), and a ratio is the median of the per-round ratios. A
+machine that stalls now and then (a shared VM) hurts whichever endpoint ran during the stall;
+side-by-side rounds and a median keep one stall from deciding the verdict. The req/s, p50 and
+p99 columns pool every round of a row. The ratios authed / anonymous and anonymous / ceiling
+come from the same run. During the
 measured window the AS's access log is watched: the RS must send it **zero** requests (the
 JWKS is cached). The whole table is repeated with ``uvicorn --workers 2`` to show the gain
 on two cores; a cross-worker check (``initialize`` and ``tools/call`` on separate
@@ -27,8 +33,9 @@ the share of one core it used, so a reader can see it was not the bottleneck.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import httpx
@@ -59,11 +66,16 @@ AUTH_COST_TARGET = 0.95  # authed notes_list ≥ 0.95 × anonymous auth_show at 
 SEEDED_NOTES = 3
 
 
+CEILING, ANON, AUTHED = "ceiling", "auth_show (anon)", "notes_list (authed)"
+ENDPOINTS = (CEILING, ANON, AUTHED)
+
+
 @dataclass
 class Row:
     workers: int
     clients: int
     endpoint: str
+    round: int
     result: LoadResult
 
 
@@ -94,7 +106,7 @@ def _check_answers(pair: Pair, token: str) -> str:
 
 
 def measure(
-    workers: int, concurrency: Sequence[int], duration: float, warmup: float
+    workers: int, concurrency: Sequence[int], duration: float, warmup: float, rounds: int
 ) -> tuple[list[Row], str]:
     rows: list[Row] = []
     with (
@@ -104,41 +116,60 @@ def measure(
         token = obtain_token(pair, client_name="bench-rs-throughput")
         cross_worker = _check_answers(pair, token)
         port = port_of(pair.rs_base_url)
-        endpoints = {
-            "ceiling": (
-                {"method": "GET", "path": "/bench/ceiling", "headers": {"Accept": "application/json"}},
-                None,
-            ),
-            "auth_show (anon)": (tool_call("auth_show"), None),
-            "notes_list (authed)": (tool_call("notes_list", token=token), token),
+        requests = {
+            CEILING: {"method": "GET", "path": "/bench/ceiling", "headers": {"Accept": "application/json"}},
+            ANON: tool_call("auth_show"),
+            AUTHED: tool_call("notes_list", token=token),
         }
+        setups = {CEILING: [], ANON: [mcp_setup(None)], AUTHED: [mcp_setup(token)]}
         for clients in concurrency:
-            for name, (request, setup_token) in endpoints.items():
-                setup = [mcp_setup(setup_token)] if name != "ceiling" else []
-                job = Job(
-                    port=port,
-                    requests=[request],
-                    setup=setup,
-                    concurrency=clients,
-                    duration_sec=duration,
-                    warmup_sec=warmup,
-                )
-                result = run_load(
-                    job, as_counter=partial(as_request_count, pair), server_pid=pair.rs.process.pid
-                )
-                rows.append(Row(workers, clients, name, result))
+            for round_ in range(rounds):
+                # Rotate the order so that no endpoint always runs first (or right after another).
+                order = ENDPOINTS[round_ % 3 :] + ENDPOINTS[: round_ % 3]
+                for name in order:
+                    job = Job(
+                        port=port,
+                        requests=[requests[name]],
+                        setup=setups[name],
+                        concurrency=clients,
+                        duration_sec=duration,
+                        warmup_sec=warmup,
+                    )
+                    result = run_load(
+                        job, as_counter=partial(as_request_count, pair), server_pid=pair.rs.process.pid
+                    )
+                    rows.append(Row(workers, clients, name, round_, result))
     return rows, cross_worker
 
 
-def _find(rows: Sequence[Row], workers: int, clients: int, endpoint: str) -> LoadResult | None:
-    for row in rows:
-        if (row.workers, row.clients, row.endpoint) == (workers, clients, endpoint):
-            return row.result
-    return None
+def _rounds(rows: Sequence[Row], workers: int, clients: int, endpoint: str) -> list[LoadResult]:
+    return [r.result for r in rows if (r.workers, r.clients, r.endpoint) == (workers, clients, endpoint)]
 
 
-def _ratio(a: LoadResult | None, b: LoadResult | None) -> float:
-    return a.rps / b.rps if a and b and b.rps else float("nan")
+def _pooled(results: Sequence[LoadResult]) -> LoadResult | None:
+    """One result for all rounds of a row: counts, times and latencies added up."""
+    if not results:
+        return None
+    return replace(
+        results[0],
+        count=sum(r.count for r in results),
+        errors=sum(r.errors for r in results),
+        error_sample=next((r.error_sample for r in results if r.error_sample), ""),
+        elapsed=sum(r.elapsed for r in results),
+        cpu_sec=sum(r.cpu_sec for r in results),
+        latencies=[latency for r in results for latency in r.latencies],
+        as_requests=sum(r.as_requests for r in results),
+        server_cpu_sec=sum(r.server_cpu_sec for r in results),
+    )
+
+
+def _ratios(numerator: Sequence[LoadResult], denominator: Sequence[LoadResult]) -> list[float]:
+    """Per-round req/s ratios (round i of one endpoint against round i of the other)."""
+    return [a.rps / b.rps for a, b in zip(numerator, denominator, strict=True) if b.rps]
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def _cpu_ratio(authed: LoadResult | None, anon: LoadResult | None) -> float:
@@ -150,19 +181,48 @@ def _cpu_ratio(authed: LoadResult | None, anon: LoadResult | None) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(__doc__, argv)
-    # --quick: one worker, two concurrency levels, a fraction of a second each (a CI smoke run).
-    duration, warmup = (0.3, 0.2) if args.quick else (5.0, 1.0)
+    # --quick: one worker, two concurrency levels, one short round each (a CI smoke run).
+    duration, warmup, rounds = (0.3, 0.2, 1) if args.quick else (2.0, 0.5, 5)
     worker_counts = (1,) if args.quick else (1, 2)
     concurrency = (1, 8) if args.quick else CONCURRENCY
     print_machine()
     rows: list[Row] = []
     cross: dict[int, str] = {}
     for workers in worker_counts:
-        measured, cross[workers] = measure(workers, concurrency, duration, warmup)
+        measured, cross[workers] = measure(workers, concurrency, duration, warmup, rounds)
         rows += measured
 
+    def pooled(workers: int, clients: int, endpoint: str) -> LoadResult | None:
+        return _pooled(_rounds(rows, workers, clients, endpoint))
+
+    def median_ratio(workers: int, clients: int, numerator: str, denominator: str) -> float:
+        return _median(
+            _ratios(_rounds(rows, workers, clients, numerator), _rounds(rows, workers, clients, denominator))
+        )
+
+    table = []
+    for workers in worker_counts:
+        for clients in concurrency:
+            for endpoint in ENDPOINTS:
+                r = pooled(workers, clients, endpoint)
+                assert r is not None
+                table.append(
+                    [
+                        workers,
+                        clients,
+                        endpoint,
+                        f"{r.rps:,.0f}",
+                        ms(r.p50),
+                        ms(r.p99),
+                        f"{r.server_cpu_us_per_request:,.0f}",
+                        r.errors,
+                        r.as_requests,
+                        f"{r.generator_cpu:.0%}",
+                    ]
+                )
     print_table(
-        f"bench 1 — RS throughput ({duration:g} s per row after {warmup:g} s warm-up; STORE=sqlite; ES256)",
+        f"bench 1 — RS throughput ({rounds} interleaved round(s) of {duration:g} s per row, "
+        f"each after {warmup:g} s warm-up; STORE=sqlite; ES256)",
         [
             "workers",
             "clients",
@@ -175,53 +235,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             "AS reqs",
             "gen CPU",
         ],
-        [
-            [
-                r.workers,
-                r.clients,
-                r.endpoint,
-                f"{r.result.rps:,.0f}",
-                ms(r.result.p50),
-                ms(r.result.p99),
-                f"{r.result.server_cpu_us_per_request:,.0f}",
-                r.result.errors,
-                r.result.as_requests,
-                f"{r.result.generator_cpu:.0%}",
-            ]
-            for r in rows
-        ],
+        table,
     )
     ratio_rows = []
     for workers in worker_counts:
         for clients in concurrency:
-            authed = _find(rows, workers, clients, "notes_list (authed)")
-            anon = _find(rows, workers, clients, "auth_show (anon)")
-            ceiling = _find(rows, workers, clients, "ceiling")
+            authed, anon = _rounds(rows, workers, clients, AUTHED), _rounds(rows, workers, clients, ANON)
+            per_round = _ratios(authed, anon)
+            by_cpu = _cpu_ratio(pooled(workers, clients, AUTHED), pooled(workers, clients, ANON))
             ratio_rows.append(
                 [
                     workers,
                     clients,
-                    f"{_ratio(authed, anon):.2f}",
-                    f"{_cpu_ratio(authed, anon):.2f}",
-                    f"{_ratio(anon, ceiling):.2f}",
+                    f"{_median(per_round):.2f}",
+                    f"{min(per_round):.2f}–{max(per_round):.2f}" if per_round else "—",
+                    f"{by_cpu:.2f}",
+                    f"{median_ratio(workers, clients, ANON, CEILING):.2f}",
                 ]
             )
     print_table(
-        "bench 1 — ratios (same run)",
-        ["workers", "clients", "authed/anon req/s", "authed/anon by CPU", "anon/ceiling req/s"],
+        "bench 1 — ratios (same run; req/s ratios are medians of the per-round ratios)",
+        [
+            "workers",
+            "clients",
+            "authed/anon req/s",
+            "rounds' range",
+            "authed/anon by CPU",
+            "anon/ceiling req/s",
+        ],
         ratio_rows,
     )
     scale_rows = []
     for clients in concurrency:
-        for endpoint in ("ceiling", "auth_show (anon)", "notes_list (authed)"):
-            one, two = _find(rows, 1, clients, endpoint), _find(rows, 2, clients, endpoint)
+        for endpoint in ENDPOINTS:
+            one, two = pooled(1, clients, endpoint), pooled(2, clients, endpoint)
+            gain = two.rps / one.rps if one and two and one.rps else float("nan")
             scale_rows.append(
                 [
                     clients,
                     endpoint,
                     f"{one.rps:,.0f}" if one else "—",
                     f"{two.rps:,.0f}" if two else "—",
-                    f"{_ratio(two, one):.2f}×",
+                    f"{gain:.2f}×",
                 ]
             )
     print_table(
@@ -233,28 +288,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"on separate connections: {outcome} ok"
         )
 
-    auth_ratio = {
-        w: _ratio(_find(rows, w, 8, "notes_list (authed)"), _find(rows, w, 8, "auth_show (anon)"))
-        for w in worker_counts
-    }
+    auth_ratio = {w: median_ratio(w, 8, AUTHED, ANON) for w in worker_counts}
     as_requests = sum(r.result.as_requests for r in rows)
     errors = sum(r.result.errors for r in rows)
-    gain = _ratio(_find(rows, 2, 8, "notes_list (authed)"), _find(rows, 1, 8, "notes_list (authed)"))
-    verdicts = list(
-        [
-            *(
-                Verdict(
-                    f"auth cost, {w} worker(s), 8 clients",
-                    f"authed/anon = {auth_ratio[w]:.2f}",
-                    f"≥ {AUTH_COST_TARGET}",
-                    auth_ratio[w] >= AUTH_COST_TARGET,
-                )
-                for w in worker_counts
-            ),
-            Verdict("RS → AS requests under steady load", str(as_requests), "0", as_requests == 0),
-            Verdict("errors under load (all rows)", str(errors), "0", errors == 0),
-        ]
-    )
+    one_8, two_8 = pooled(1, 8, AUTHED), pooled(2, 8, AUTHED)
+    gain = two_8.rps / one_8.rps if one_8 and two_8 and one_8.rps else float("nan")
+    verdicts = [
+        *(
+            Verdict(
+                f"auth cost, {w} worker(s), 8 clients",
+                f"authed/anon = {auth_ratio[w]:.2f}",
+                f"≥ {AUTH_COST_TARGET}",
+                auth_ratio[w] >= AUTH_COST_TARGET,
+            )
+            for w in worker_counts
+        ),
+        Verdict("RS → AS requests under steady load", str(as_requests), "0", as_requests == 0),
+        Verdict("errors under load (all rows)", str(errors), "0", errors == 0),
+    ]
     if 2 in cross:
         verdicts += [
             Verdict(

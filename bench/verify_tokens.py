@@ -4,8 +4,13 @@ This is the part of an authed call that OAuth adds on the RS, measured without H
 
 * ``verify_access_token``: :func:`shared.tokens.verify_access_token` — header checks, the
   signature, ``iss``/``aud``/``exp``/``nbf``/required claims (what the AS's introspection uses too);
-* ``TokenVerifier.verify``: the RS's whole path — the same, plus the ``kid`` lookup in the
-  JWKS cache and building the caller's :class:`~resource_server.token_verifier.VerifiedToken`.
+* ``TokenVerifier.verify``, first sight: the RS's whole path for a token it has not seen —
+  the same, plus the ``kid`` lookup in the JWKS cache and building the caller's
+  :class:`~resource_server.token_verifier.VerifiedToken` (measured with a cache that keeps
+  nothing, so every call is a first sight);
+* ``TokenVerifier.verify``, cached: every later call with the same token, answered by
+  :mod:`resource_server.verified_tokens` (a SHA-256, a dictionary lookup, the ``exp`` and
+  key checks) — what a client's second and later calls cost.
 
 For ES256 and RS256 the JWKS cache is filled once from a stub AS (``httpx.MockTransport``);
 the table shows how many requests it sent (2: metadata + JWKS) after all the verifications —
@@ -33,6 +38,7 @@ from bench.common import (
 )
 from resource_server.jwks_cache import JwksCache
 from resource_server.token_verifier import TokenVerifier
+from resource_server.verified_tokens import VerifiedTokenCache
 from shared.jwks import SigningKey, generate_signing_key, hs256_key, jwks_document
 from shared.settings import load_settings
 from shared.tokens import mint_access_token, verify_access_token
@@ -101,15 +107,18 @@ async def measure(alg: str, rounds: int, repeats: int, data_dir: Path) -> list[o
         return verify_access_token(token, public, algorithm=alg, issuer=ISSUER, audience=RESOURCE)
 
     raw_us = await _time_async(raw, rounds, repeats)
-    full_us = await _time_async(lambda: verifier.verify(token), rounds, repeats)
+    cached_us = await _time_async(lambda: verifier.verify(token), rounds, repeats)
+    verifier.cache = VerifiedTokenCache(max_entries=0)  # remembers nothing: every call is a first sight
+    first_us = await _time_async(lambda: verifier.verify(token), rounds, repeats)
     requests = jwks.as_request_count if jwks else 0
     if jwks is not None:
         await jwks.aclose()
     return [
         alg,
         f"{percentile(raw_us, 50):.1f}",
-        f"{percentile(full_us, 50):.1f}",
-        f"{1e6 / percentile(full_us, 50):,.0f}",
+        f"{percentile(first_us, 50):.1f}",
+        f"{percentile(cached_us, 50):.1f}",
+        f"{1e6 / percentile(first_us, 50):,.0f}",
         requests,
     ]
 
@@ -122,16 +131,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = [asyncio.run(measure(alg, rounds, repeats, data_dir)) for alg in ALGORITHMS]
     print_table(
         f"bench 2 — token verification, cached key (median of {repeats} batches × {rounds})",
-        ["alg", "verify_access_token µs", "TokenVerifier.verify µs", "verifications/s", "AS requests"],
+        [
+            "alg",
+            "verify_access_token µs",
+            "verify, first sight µs",
+            "verify, cached µs",
+            "first sights/s",
+            "AS requests",
+        ],
         rows,
     )
     # The issue sets no µs target for this one; the verdict is about the steady state.
     verdicts = [
         Verdict(
-            f"{row[0]} AS requests after {rounds * repeats * 2:,} checks",
-            str(row[4]),
+            f"{row[0]} AS requests after {rounds * repeats * 3:,} checks",
+            str(row[5]),
             "≤ 2 (first fill)",
-            int(str(row[4])) <= 2,
+            int(str(row[5])) <= 2,
         )
         for row in rows
         if row[0] != "HS256"
