@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-import httpx
 from fastapi import FastAPI
 
 from auth_server import (
@@ -41,6 +41,9 @@ from auth_server.sessions import PendingRequests, SessionManager, load_session_s
 from auth_server.store import open_store
 from auth_server.throttle import LoginThrottle
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def build_context(

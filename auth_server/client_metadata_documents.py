@@ -35,14 +35,16 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import ValidationError
 
 from auth_server.clients import Client, ClientMetadata, describe_validation_error
 from auth_server.redirect_uris import RedirectURIError, parse_redirect_uri, resolve_application_type
+
+if TYPE_CHECKING:
+    import httpx
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 _MAX_AGE_RE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
@@ -91,6 +93,8 @@ class ClientMetadataFetcher:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx  # on first use: most runs of the AS never fetch a document
+
             self._http = httpx.AsyncClient(headers={"User-Agent": "mcp-oauth-demo-auth-server"})
         return self._http
 
@@ -157,6 +161,8 @@ class ClientMetadataFetcher:
                 )
 
     async def _fetch(self, url: str) -> tuple[bytes, int]:
+        import httpx
+
         limit = f"{self.max_bytes} bytes"
         try:
             async with asyncio.timeout(self.timeout_sec):

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
-import httpx
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.middleware.cors import CORSMiddleware
@@ -43,6 +43,9 @@ from .mcp_transport import McpFrontDoor, transport_security
 from .protected_resource_metadata import metadata_routes
 from .token_verifier import TokenVerifier
 from .tool_policy import ToolAuthLayer
+
+if TYPE_CHECKING:
+    import httpx
 from .tools import build_mcp_server
 from .widget import widget_preview
 

@@ -20,12 +20,14 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from shared.jwks import KeyError_, verification_key
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT_SEC = 3.0
 DEFAULT_UNKNOWN_KID_INTERVAL_SEC = 10.0
@@ -151,6 +153,10 @@ class JwksCache:
         self._unknown_kids.clear()
 
     async def _get_json(self, url: str) -> dict[str, Any]:
+        # Imported on first use, not at start-up: the RS answers sooner after a restart, and
+        # nothing needs httpx until the first token arrives.
+        import httpx
+
         self.as_request_count += 1
         if self._http is None:
             self._http = httpx.AsyncClient()

@@ -16,9 +16,10 @@ oauth2-only tool, so for those the page asks the user to sign in through the con
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 WidgetHost = Literal["openai", "mcp-app", "preview"]
 TEMPLATE_NAME = "auth_demo.html.j2"
@@ -28,6 +29,10 @@ SELF_CALLABLE_TOOLS = ("auth_show", "notes_teaser")
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    # Imported when the widget is first rendered, not when the RS starts: most of the RS's
+    # requests never render it, and a restart answers sooner without the import.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("widget", "."),
         autoescape=True,
