@@ -17,13 +17,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
     from fastapi import FastAPI
 
+    from shared.settings import Settings
 
-def build() -> FastAPI:
+
+def build(settings: Settings | None = None, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """The shipped RS plus ``GET /bench/ceiling`` (arguments as :func:`create_app`'s)."""
     from resource_server.app import create_app
 
-    app = create_app()
+    app = create_app(settings, http_client=http_client)
 
     @app.get("/bench/ceiling")
     async def ceiling() -> dict[str, bool]:

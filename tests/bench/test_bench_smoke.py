@@ -17,6 +17,7 @@ TABLES = [
     "## bench 1 — RS throughput",
     "## bench 1 — ratios",
     "## bench 1 — scale-out",
+    "## bench 1b — RS CPU per request, in process",
     "## bench 2 — token verification",
     "## bench 3 — full OAuth dance",
     "## bench 4 — cold start",
@@ -40,4 +41,4 @@ def test_run_all_quick_prints_every_table() -> None:
     assert completed.returncode == 0, output[-3000:] + completed.stderr[-3000:]
     for title in TABLES:
         assert title in output, f"missing table {title!r}:\n{output[-3000:]}"
-    assert output.count("## targets") == 5, output[-3000:]
+    assert output.count("## targets") == 6, output[-3000:]
