@@ -18,7 +18,10 @@ row is the median of its batches:
   after a client's first one is served (the token is in the verified-token cache);
 * ``notes_list (authed, first sight)``: the same with the verified-token cache turned off, so
   every call checks the signature — what each call cost before the cache, and what a
-  client's first call with a new token still costs.
+  client's first call with a new token still costs;
+* ``notes_list (authed, no notes)``: a user without notes, so the tool returns an empty list:
+  the authed path with almost no tool work, which isolates what auth itself costs (the other
+  ``notes_list`` rows carry three notes each, read, validated and serialised).
 
 The AS is a stub (``httpx.MockTransport``) that serves the metadata and the JWK Set once.
 """
@@ -160,16 +163,21 @@ async def measure(data_dir: Path, batch: int, batches: int) -> dict[str, list[fl
         tool_auth_challenge="http",
     )
     key = generate_signing_key("ES256")
-    token, _ = mint_access_token(
-        key,
-        issuer=ISSUER,
-        subject="alex",
-        audience=settings.mcp_resource,
-        client_id="bench",
-        scope="profile:read notes:read notes:write",
-        ttl_sec=3600,
-        extra_claims={"name": "Alex", "email": "alex@example.com"},
-    )
+
+    def token_for(subject: str) -> str:
+        token, _ = mint_access_token(
+            key,
+            issuer=ISSUER,
+            subject=subject,
+            audience=settings.mcp_resource,
+            client_id="bench",
+            scope="profile:read notes:read notes:write",
+            ttl_sec=3600,
+            extra_claims={"name": "Alex", "email": "alex@example.com"},
+        )
+        return token
+
+    token, newcomer = token_for("alex"), token_for("newcomer")
     app = build(settings, http_client=_stub_as(key))
     caller = AsgiCaller(app, settings)
     shutdown = await caller.lifespan()
@@ -183,6 +191,7 @@ async def measure(data_dir: Path, batch: int, batches: int) -> dict[str, list[fl
 
         anon_headers, anon_body = _tool_call("auth_show", None)
         authed_headers, authed_body = _tool_call("notes_list", token)
+        empty_headers, empty_body = _tool_call("notes_list", newcomer)
         remembering = verifier.cache
         forgetting = VerifiedTokenCache(max_entries=0)
 
@@ -200,11 +209,16 @@ async def measure(data_dir: Path, batch: int, batches: int) -> dict[str, list[fl
             verifier.cache = forgetting
             return await caller.request("POST", "/mcp", authed_headers, authed_body)
 
+        async def no_notes() -> tuple[int, bytes]:
+            verifier.cache = remembering
+            return await caller.request("POST", "/mcp", empty_headers, empty_body)
+
         endpoints: dict[str, Callable[[], Awaitable[tuple[int, bytes]]]] = {
             "ceiling": ceiling,
             "auth_show (anon)": anon,
             "notes_list (authed)": authed,
             "notes_list (authed, first sight)": first_sight,
+            "notes_list (authed, no notes)": no_notes,
         }
         for name, call in endpoints.items():  # warm-up, and proof that each one answers correctly
             for _ in range(max(3, batch // 10)):
@@ -251,9 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cached_ratio = anon / median["notes_list (authed)"]
     first_ratio = anon / median["notes_list (authed, first sight)"]
+    auth_alone = anon / median["notes_list (authed, no notes)"]
     print(
         f"authed/anon throughput of a CPU-bound RS: {cached_ratio:.2f} with the verified-token cache, "
-        f"{first_ratio:.2f} when every call checks the signature"
+        f"{first_ratio:.2f} when every call checks the signature, {auth_alone:.2f} for a user with no notes "
+        "(auth alone, almost no tool work)"
     )
     print_verdicts(
         [
