@@ -40,7 +40,7 @@ from bench.common import (
     spawn,
     temp_data_dir,
 )
-from mcp_oauth_demo.launcher import ServerProcess, free_port, wait_ready
+from mcp_oauth_demo.launcher import ServerProcess, free_port, launch_server, wait_ready
 
 READY_TARGET_SEC = 2.0
 
@@ -72,16 +72,8 @@ def _time_ready(servers: list[ServerProcess], started: float) -> tuple[float, fl
 def _spawn_floor(data_dir: Path, env: dict[str, str], *, import_mcp: bool) -> ServerProcess:
     port = free_port()
     floor_env = {**env, "FLOOR_PORT": str(port), "FLOOR_IMPORT_MCP": "1" if import_mcp else "0"}
-    log_path = data_dir / f"floor-{'mcp' if import_mcp else 'fastapi'}.log"
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.floor_app"],
-            env=floor_env,
-            cwd=data_dir,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    return ServerProcess("floor", process, f"http://127.0.0.1:{port}/ready", log_path)
+    name = "floor-mcp" if import_mcp else "floor-fastapi"
+    return launch_server(name, "bench.floor_app", floor_env, f"http://127.0.0.1:{port}/ready", data_dir)
 
 
 def floor_pair(data_dir: Path, env: dict[str, str]) -> tuple[float, float, float]:

@@ -32,9 +32,19 @@ import httpx
 
 from bench.loadgen import Job
 from mcp_oauth_demo import oauth_client as oc
-from mcp_oauth_demo.launcher import Pair, ServerProcess, free_port, pair_environment, wait_ready
+from mcp_oauth_demo.launcher import (
+    Pair,
+    ServerProcess,
+    free_port,
+    launch_server,
+    pair_environment,
+    wait_ready,
+)
 from mcp_oauth_demo.user_agent import sign_in
+from shared.jwks import SigningKey, jwks_document
 from shared.pkce import make_pair
+from shared.settings import Settings, load_settings
+from shared.tokens import mint_access_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MCP_HEADERS = {
@@ -146,12 +156,7 @@ READY_TIMEOUT_SEC = 90.0  # generous: other test suites may be loading the machi
 def spawn(name: str, module: str, env: dict[str, str], ready_path: str, log_dir: Path) -> ServerProcess:
     """Start ``python -m <module>`` without waiting (the cold-start bench times the wait itself)."""
     base = env["AUTH_ISSUER"] if name == "auth" else env["RS_BASE_URL"]
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module], env=env, cwd=log_dir, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    return ServerProcess(name=name, process=process, ready_url=base + ready_path, log_path=log_path)
+    return launch_server(name, module, env, base + ready_path, log_dir)
 
 
 AS_READY_PATH = "/.well-known/oauth-authorization-server"
@@ -360,6 +365,52 @@ def mcp_setup(token: str | None) -> list[dict[str, Any]]:
         mcp_request("initialize", oc.initialize_params("bench-loadgen"), token=token),
         mcp_request("notifications/initialized", None, token=token, id=None),
     ]
+
+
+# -- the RS in process, against a stub AS (benches 1b and 2) ----------------------------------
+STUB_ISSUER = "http://127.0.0.1:4000"
+STUB_RS_BASE = "http://127.0.0.1:3000"
+STUB_SCOPE = "profile:read notes:read notes:write"
+
+
+def stub_as(key: SigningKey) -> httpx.AsyncClient:
+    """An HTTP client whose "AS" serves RFC 8414 metadata and a JWK Set holding ``key``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/oauth-authorization-server":
+            return httpx.Response(200, json={"issuer": STUB_ISSUER, "jwks_uri": STUB_ISSUER + "/oauth2/jwks"})
+        return httpx.Response(200, json=jwks_document([key]))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+def stub_settings(data_dir: Path, *, alg: str = "ES256", secret: str | None = None, store: str) -> Settings:
+    """RS settings for a stub AS; a developer's ``.env`` is ignored."""
+    return load_settings(
+        _env_file=None,
+        auth_issuer=STUB_ISSUER,
+        rs_base_url=STUB_RS_BASE,
+        jwt_alg=alg,
+        jwt_secret=secret,
+        data_dir=data_dir,
+        store=store,
+        tool_auth_challenge="http",
+    )
+
+
+def stub_token(key: SigningKey, settings: Settings, subject: str = "alex") -> str:
+    """An access token for the RS of ``settings``, signed with ``key`` as the stub AS would."""
+    token, _ = mint_access_token(
+        key,
+        issuer=STUB_ISSUER,
+        subject=subject,
+        audience=settings.mcp_resource,
+        client_id="bench",
+        scope=STUB_SCOPE,
+        ttl_sec=3600,
+        extra_claims={"name": "Alex", "email": "alex@example.com"},
+    )
+    return token
 
 
 # -- running the load generator ----------------------------------------------------------------

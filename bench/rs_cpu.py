@@ -36,7 +36,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.types import ASGIApp, Message
 
 from bench.common import (
@@ -46,27 +45,18 @@ from bench.common import (
     print_machine,
     print_table,
     print_verdicts,
+    stub_as,
+    stub_settings,
+    stub_token,
     temp_data_dir,
 )
 from bench.rs_app import build
 from resource_server.verified_tokens import VerifiedTokenCache
-from shared.jwks import SigningKey, generate_signing_key, jwks_document
-from shared.settings import Settings, load_settings
-from shared.tokens import mint_access_token
+from shared.jwks import generate_signing_key
+from shared.settings import Settings
 
-ISSUER = "http://127.0.0.1:4000"
-RS_BASE = "http://127.0.0.1:3000"
 AUTH_COST_TARGET = 0.95
 SEEDED_NOTES = 3
-
-
-def _stub_as(key: SigningKey) -> httpx.AsyncClient:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/.well-known/oauth-authorization-server":
-            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": ISSUER + "/oauth2/jwks"})
-        return httpx.Response(200, json=jwks_document([key]))
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
 
 
 class AsgiCaller:
@@ -152,33 +142,10 @@ def _tool_call(name: str, token: str | None, arguments: dict[str, Any] | None = 
 
 
 async def measure(data_dir: Path, batch: int, batches: int) -> dict[str, list[float]]:
-    settings = load_settings(
-        _env_file=None,
-        auth_issuer=ISSUER,
-        rs_base_url=RS_BASE,
-        jwt_alg="ES256",
-        jwt_secret=None,
-        data_dir=data_dir,
-        store="sqlite",
-        tool_auth_challenge="http",
-    )
+    settings = stub_settings(data_dir, store="sqlite")
     key = generate_signing_key("ES256")
-
-    def token_for(subject: str) -> str:
-        token, _ = mint_access_token(
-            key,
-            issuer=ISSUER,
-            subject=subject,
-            audience=settings.mcp_resource,
-            client_id="bench",
-            scope="profile:read notes:read notes:write",
-            ttl_sec=3600,
-            extra_claims={"name": "Alex", "email": "alex@example.com"},
-        )
-        return token
-
-    token, newcomer = token_for("alex"), token_for("newcomer")
-    app = build(settings, http_client=_stub_as(key))
+    token, newcomer = stub_token(key, settings, "alex"), stub_token(key, settings, "newcomer")
+    app = build(settings, http_client=stub_as(key))
     caller = AsgiCaller(app, settings)
     shutdown = await caller.lifespan()
     verifier = app.state.verifier

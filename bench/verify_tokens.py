@@ -25,38 +25,27 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import httpx
-
 from bench.common import (
+    STUB_ISSUER,
     Verdict,
     arguments,
     percentile,
     print_machine,
     print_table,
     print_verdicts,
+    stub_as,
+    stub_settings,
+    stub_token,
     temp_data_dir,
 )
 from resource_server.jwks_cache import JwksCache
 from resource_server.token_verifier import TokenVerifier
 from resource_server.verified_tokens import VerifiedTokenCache
-from shared.jwks import SigningKey, generate_signing_key, hs256_key, jwks_document
-from shared.settings import load_settings
-from shared.tokens import mint_access_token, verify_access_token
+from shared.jwks import generate_signing_key, hs256_key
+from shared.tokens import verify_access_token
 
-ISSUER = "http://127.0.0.1:4000"
-RS_BASE = "http://127.0.0.1:3000"
-RESOURCE = RS_BASE + "/mcp"
 SECRET = "benchmark-secret-that-is-long-enough-for-hs256"
 ALGORITHMS = ("ES256", "RS256", "HS256")
-
-
-def _stub_as(key: SigningKey) -> httpx.AsyncClient:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/.well-known/oauth-authorization-server":
-            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": ISSUER + "/oauth2/jwks"})
-        return httpx.Response(200, json=jwks_document([key]))
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
 
 
 async def _time_async(fn: Callable[[], Awaitable[object]], rounds: int, repeats: int) -> list[float]:
@@ -76,35 +65,21 @@ async def _time_async(fn: Callable[[], Awaitable[object]], rounds: int, repeats:
 
 async def measure(alg: str, rounds: int, repeats: int, data_dir: Path) -> list[object]:
     key = hs256_key(SECRET) if alg == "HS256" else generate_signing_key(alg)
-    token, _ = mint_access_token(
-        key,
-        issuer=ISSUER,
-        subject="alex",
-        audience=RESOURCE,
-        client_id="bench",
-        scope="notes:read profile:read",
-        ttl_sec=600,
-        extra_claims={"name": "Alex", "email": "alex@example.com"},
-    )
-    settings = load_settings(
-        auth_issuer=ISSUER,
-        rs_base_url=RS_BASE,
-        jwt_alg=alg,
-        jwt_secret=SECRET if alg == "HS256" else None,
-        data_dir=data_dir,
-        store="memory",
-    )
+    settings = stub_settings(data_dir, alg=alg, secret=SECRET if alg == "HS256" else None, store="memory")
+    token = stub_token(key, settings)
     jwks = None
     if alg != "HS256":
         jwks = JwksCache(
-            issuer=ISSUER, metadata_url=settings.as_metadata_url, algorithm=alg, http_client=_stub_as(key)
+            issuer=STUB_ISSUER, metadata_url=settings.as_metadata_url, algorithm=alg, http_client=stub_as(key)
         )
     verifier = TokenVerifier(settings, jwks)
     await verifier.verify(token)  # fills the key cache: the steady state starts here
     public = key.private if isinstance(key.private, bytes) else key.private.public_key()
 
     async def raw() -> object:
-        return verify_access_token(token, public, algorithm=alg, issuer=ISSUER, audience=RESOURCE)
+        return verify_access_token(
+            token, public, algorithm=alg, issuer=STUB_ISSUER, audience=settings.mcp_resource
+        )
 
     raw_us = await _time_async(raw, rounds, repeats)
     cached_us = await _time_async(lambda: verifier.verify(token), rounds, repeats)

@@ -110,6 +110,15 @@ def start_server(
     name: str, module: str, env: Mapping[str, str], ready_url: str, log_dir: Path, cwd: Path | None = None
 ) -> ServerProcess:
     """Run ``python -m <module>`` and wait until ``ready_url`` answers 200."""
+    server = launch_server(name, module, env, ready_url, log_dir, cwd)
+    wait_ready(server)
+    return server
+
+
+def launch_server(
+    name: str, module: str, env: Mapping[str, str], ready_url: str, log_dir: Path, cwd: Path | None = None
+) -> ServerProcess:
+    """Run ``python -m <module>`` with its output in ``<log_dir>/<name>.log``; does not wait."""
     log_path = log_dir / f"{name}.log"
     log_file = log_path.open("ab")
     # cwd outside the repo by default so a developer's .env cannot change the test's settings.
@@ -121,9 +130,7 @@ def start_server(
         stderr=subprocess.STDOUT,
     )
     log_file.close()
-    server = ServerProcess(name=name, process=process, ready_url=ready_url, log_path=log_path)
-    wait_ready(server)
-    return server
+    return ServerProcess(name=name, process=process, ready_url=ready_url, log_path=log_path)
 
 
 def wait_ready(server: ServerProcess, timeout: float = READY_TIMEOUT_SEC) -> float:
