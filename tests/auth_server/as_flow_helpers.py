@@ -146,6 +146,19 @@ def post_token(
     return http.post(path, data=form | credentials)
 
 
+def introspect_with(http: httpx.Client, introspector: dict[str, Any], token: str) -> dict[str, Any]:
+    """RFC 7662 introspection of ``token`` by a registered confidential client; the JSON answer."""
+    response = post_token(
+        http,
+        {"token": token},
+        introspector["client_id"],
+        client_secret=introspector["client_secret"],
+        path="/oauth2/introspect",
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 @dataclass
 class Tokens:
     """What a test needs after a full flow: the client, the token response and the PKCE pair."""

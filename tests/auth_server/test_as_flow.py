@@ -11,6 +11,7 @@ from as_flow_helpers import (
     authorize_params,
     exchange_code,
     get_tokens,
+    introspect_with,
     post_token,
     query_of,
     refresh,
@@ -133,13 +134,7 @@ def test_whole_flow(as_client: TestClient) -> None:
     assert revoked.status_code == 200
     assert refresh(as_client, client["client_id"], new["refresh_token"]).json()["error"] == "invalid_grant"
     # Revoking the refresh token revoked its family, including the access tokens it issued.
-    inactive = post_token(
-        as_client,
-        {"token": new["access_token"]},
-        rs["client_id"],
-        client_secret=rs["client_secret"],
-        path="/oauth2/introspect",
-    ).json()
+    inactive = introspect_with(as_client, rs, new["access_token"])
     assert inactive == {"active": False}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
-from as_flow_helpers import get_tokens, post_token, refresh, register_client
+from as_flow_helpers import get_tokens, introspect_with, refresh, register_client
 from as_support import make_settings
 from starlette.testclient import TestClient
 
@@ -51,13 +51,7 @@ def test_restart_keeps_clients_refresh_tokens_and_keys(make_client: Any, tmp_pat
     assert refreshed.status_code == 200, refreshed.text
     assert header_kid(refreshed.json()["access_token"]) == kid[0]
     # The confidential client's secret still works, and it can introspect the pre-restart token.
-    info = post_token(
-        second,
-        {"token": refreshed.json()["access_token"]},
-        confidential["client_id"],
-        client_secret=confidential["client_secret"],
-        path="/oauth2/introspect",
-    ).json()
+    info = introspect_with(second, confidential, refreshed.json()["access_token"])
     assert info["active"] is True
 
 
@@ -102,13 +96,7 @@ def test_rotation_keeps_the_old_key_published(
     # Both tokens verify: the resource server can still check tokens signed before the rotation.
     rs = register_client(as_client, token_endpoint_auth_method="client_secret_post")
     for token in (old_token, new_token):
-        info = post_token(
-            as_client,
-            {"token": token},
-            rs["client_id"],
-            client_secret=rs["client_secret"],
-            path="/oauth2/introspect",
-        ).json()
+        info = introspect_with(as_client, rs, token)
         assert info["active"] is True
 
 
@@ -183,13 +171,7 @@ def test_tokens_of_another_server_are_inactive(make_client: Any, tmp_path: Path)
     foreign = get_tokens(make_client(data_dir=tmp_path / "other")).access_token
     as_client = make_client()
     rs = register_client(as_client, token_endpoint_auth_method="client_secret_post")
-    info = post_token(
-        as_client,
-        {"token": foreign},
-        rs["client_id"],
-        client_secret=rs["client_secret"],
-        path="/oauth2/introspect",
-    ).json()
+    info = introspect_with(as_client, rs, foreign)
     assert info == {"active": False}
 
 

@@ -14,6 +14,7 @@ from as_flow_helpers import (
     authorize_params,
     exchange_code,
     get_tokens,
+    introspect_with,
     post_token,
     refresh,
     register_client,
@@ -34,15 +35,7 @@ def introspect(as_client: TestClient, token: str) -> dict[str, Any]:
     rs = register_client(
         as_client, token_endpoint_auth_method="client_secret_post", client_name="Introspector"
     )
-    response = post_token(
-        as_client,
-        {"token": token},
-        rs["client_id"],
-        client_secret=rs["client_secret"],
-        path="/oauth2/introspect",
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return introspect_with(as_client, rs, token)
 
 
 def assert_oauth_error(response: Any, error: str, status: int = 400) -> str:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from rs_support import ISSUER, OTHER_KEY, RESOURCE, SIGNING_KEY, RunningRS, forged_token, mint
 from starlette.testclient import TestClient
 
-from tests.auth_server.as_flow_helpers import get_tokens, post_token, register_client
+from tests.auth_server.as_flow_helpers import get_tokens, introspect_with, register_client
 
 ALL = "profile:read notes:read notes:write"
 
@@ -147,11 +147,4 @@ def test_forgeries_built_on_a_real_as_token_are_inactive_at_introspection(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         forged = forged_token({"alg": "HS256", "typ": "at+jwt", "kid": kid}, secret=public)
-    response = post_token(
-        as_client,
-        {"token": forged},
-        introspector["client_id"],
-        client_secret=introspector["client_secret"],
-        path="/oauth2/introspect",
-    )
-    assert response.json() == {"active": False}
+    assert introspect_with(as_client, introspector, forged) == {"active": False}

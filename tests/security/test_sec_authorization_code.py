@@ -22,7 +22,7 @@ from tests.auth_server.as_flow_helpers import (
     authorize_params,
     exchange_code,
     get_tokens,
-    post_token,
+    introspect_with,
     query_of,
     refresh,
     register_client,
@@ -51,18 +51,6 @@ def assert_error_page(response: Any, title: str) -> None:
 def code_for(as_client: TestClient, client: dict[str, Any], challenge: str, **params: Any) -> str:
     query = authorize_in_browser(as_client, authorize_params(client["client_id"], challenge, **params))
     return query["code"]
-
-
-def introspect(as_client: TestClient, introspector: dict[str, Any], token: str) -> dict[str, Any]:
-    response = post_token(
-        as_client,
-        {"token": token},
-        introspector["client_id"],
-        client_secret=introspector["client_secret"],
-        path="/oauth2/introspect",
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 # -- PKCE (RFC 7636, RFC 9700 §2.1.1) -------------------------------------------------------
@@ -108,14 +96,14 @@ def test_pkce_verifier_of_one_code_does_not_redeem_another(as_client: TestClient
 def test_code_replay_fails_and_revokes_the_first_tokens(as_client: TestClient) -> None:
     introspector = register_client(as_client, token_endpoint_auth_method="client_secret_post")
     tokens = get_tokens(as_client)
-    assert introspect(as_client, introspector, tokens.access_token)["active"] is True
+    assert introspect_with(as_client, introspector, tokens.access_token)["active"] is True
 
     replay = exchange_code(as_client, tokens.client_id, tokens.code, tokens.verifier)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     assert "access_token" not in replay.json()
 
-    assert introspect(as_client, introspector, tokens.access_token) == {"active": False}
-    assert introspect(as_client, introspector, tokens.refresh_token) == {"active": False}
+    assert introspect_with(as_client, introspector, tokens.access_token) == {"active": False}
+    assert introspect_with(as_client, introspector, tokens.refresh_token) == {"active": False}
     refreshed = refresh(as_client, tokens.client_id, tokens.refresh_token)
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
 

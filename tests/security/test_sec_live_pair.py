@@ -44,7 +44,7 @@ from tests.auth_server.as_flow_helpers import (
     authorize_in_browser,
     authorize_params,
     exchange_code,
-    post_token,
+    introspect_with,
     refresh,
     register_client,
     start_authorization,
@@ -73,14 +73,7 @@ def test_live_code_replay_fails_and_revokes_the_first_tokens(live_pair: Pair) ->
 
         replay = exchange_code(http, client["client_id"], query_["code"], verifier)
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-        inactive = post_token(
-            http,
-            {"token": access},
-            introspector["client_id"],
-            client_secret=introspector["client_secret"],
-            path="/oauth2/introspect",
-        )
-        assert inactive.json() == {"active": False}
+        assert introspect_with(http, introspector, access) == {"active": False}
         again = refresh(http, client["client_id"], first.json()["refresh_token"])
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
