@@ -43,11 +43,11 @@ from .mcp_transport import McpFrontDoor, transport_security
 from .protected_resource_metadata import metadata_routes
 from .token_verifier import TokenVerifier
 from .tool_policy import ToolAuthLayer
+from .tools import ServerState, build_mcp_server
+from .widget import widget_preview
 
 if TYPE_CHECKING:
     import httpx
-from .tools import build_mcp_server
-from .widget import widget_preview
 
 MCP_PATH = "/mcp"
 CORS_ALLOW_HEADERS = [
@@ -65,7 +65,8 @@ CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id"]
 def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClient | None = None) -> FastAPI:
     """The RS as an ASGI app. ``http_client`` is what fetches the AS metadata and JWKS (tests inject one)."""
     settings = settings or get_settings()
-    server, policies = build_mcp_server(settings)
+    state = ServerState(settings)
+    server, policies = build_mcp_server(settings, state)
     security = transport_security(settings)
     # Creates the SDK's stateless session manager; its own Starlette wrapper is not used — /mcp is
     # routed below. Answers are plain JSON (json_response=True), which every client accepts.
@@ -108,8 +109,11 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Each session manager runs the MCP server's lifespan (which opens the notes store once).
+        # The notes store opens first and closes last; each session manager then runs the MCP
+        # server's lifespan, which hands the tools that one store.
         async with AsyncExitStack() as stack:
+            state.open()
+            stack.callback(state.close)
             for manager in managers:
                 await stack.enter_async_context(manager.run())
             try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -105,9 +105,22 @@ def _result(data: BaseModel, text: str, meta: dict[str, Any] | None = None) -> C
 
 @dataclass
 class ServerState:
-    """What the tools share for the server's lifetime (the SDK's lifespan context)."""
+    """What the tools share for the server's lifetime (the SDK's lifespan context).
 
-    notes: NotesStore
+    The app's lifespan opens and closes it (:func:`resource_server.app.create_app`). The MCP
+    server's own lifespan, which each of the app's two session managers enters, only hands it
+    out, so both managers share one notes store (with ``STORE=memory``, two stores would be two
+    different databases).
+    """
+
+    settings: Settings
+    notes: NotesStore = field(init=False)  # set by open(): no I/O until the app starts
+
+    def open(self) -> None:
+        self.notes = NotesStore.open(store=self.settings.store, data_dir=self.settings.data_dir)
+
+    def close(self) -> None:
+        self.notes.close()
 
 
 def _state(ctx: Context) -> ServerState:
@@ -121,28 +134,12 @@ def _signed_in(ctx: Context) -> VerifiedToken:
     return token
 
 
-def build_mcp_server(settings: Settings) -> tuple[MCPServer[ServerState], ToolPolicies]:
+def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[ServerState], ToolPolicies]:
     """The SDK server with the five tools, the widget resources and their policies."""
-
-    # Both of the app's session managers (with and without sessions) enter this lifespan; they
-    # must share one store — with STORE=memory, two would be two different databases.
-    shared: dict[str, Any] = {"state": None, "users": 0}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        if shared["state"] is None:
-            # Opened when the app starts, not when the module is imported.
-            shared["state"] = ServerState(
-                notes=NotesStore.open(store=settings.store, data_dir=settings.data_dir)
-            )
-        shared["users"] += 1
-        try:
-            yield shared["state"]
-        finally:
-            shared["users"] -= 1
-            if shared["users"] == 0:
-                shared["state"].notes.close()
-                shared["state"] = None
+        yield state
 
     policies = ToolPolicies()
     server: MCPServer[ServerState] = MCPServer(
