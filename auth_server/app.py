@@ -29,13 +29,14 @@ from auth_server import (
     revocation,
     token,
 )
-from auth_server.client_metadata_documents import ClientMetadataFetcher, Resolver
+from auth_server.client_metadata_documents import ClientMetadataFetcher
 from auth_server.clients import ClientDirectory
 from auth_server.context import AuthServer
 from auth_server.cors import PublicCORSMiddleware
 from auth_server.errors import install_error_handlers
 from auth_server.keys import KeyRing
 from auth_server.pages import PageError, Pages, page_error_handler
+from auth_server.public_fetch import Resolver
 from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
 from auth_server.store import open_store
