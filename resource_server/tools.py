@@ -141,7 +141,8 @@ def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         yield state
 
-    policies = ToolPolicies()
+    # What a 401 asks for: MCP_CHALLENGE_SCOPES, or (unset) every scope the tools below use.
+    policies = ToolPolicies(settings.challenge_scopes)
     server: MCPServer[ServerState] = MCPServer(
         SERVER_NAME,
         title="Auth Demo",
