@@ -20,12 +20,32 @@ the body is what the SDK executes (and the SDK itself refuses a header that disa
 Everything else — ``initialize``, ``server/discover``, ``tools/list``, ``resources/*``,
 ``ping``, public tools — passes anonymously; a token sent along with those is ignored, not
 verified, so a stale token never breaks discovery.
+
+Which scopes a challenge asks for (MCP authorization, "Scope Selection Strategy" and "Scope
+Challenge Handling"; both revisions 2025-11-25 and 2026-07-28):
+
+* **401** — no token, or one that failed verification: :attr:`ToolPolicies.sign_in_scopes`
+  (``MCP_CHALLENGE_SCOPES``; by default the union of every oauth2/optional tool's scopes) plus
+  the called tool's own. A client asks for exactly the 401's ``scope`` on its first sign-in,
+  so this makes one consent cover the whole app. Naming only the called tool's scope — least
+  privilege taken literally — cost one browser sign-in per tool with mcp-remote and MCP
+  Inspector, and stranded clients that replace their scopes on each re-authorization.
+* **403** ``insufficient_scope`` — a valid token without the tool's scopes: the scopes the
+  token already has (those this resource knows) plus the missing ones
+  (:meth:`ToolPolicies.step_up_scopes`). The spec lets a server include granted scopes
+  (2025-11-25 calls it the recommended approach); doing so means a client that re-authorizes
+  for exactly the challenged set keeps what it had. A token narrowed on purpose — a client
+  that asked for less than the 401 offered — steps up by only what the call needs.
+
+``scopes_supported`` in the RFC 9728 metadata lists the same scopes as the default sign-in
+set (:mod:`resource_server.protected_resource_metadata`), so a client that reads the
+metadata instead of the challenge asks for the same thing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,16 +103,44 @@ def optional(*scopes: str) -> ToolPolicy:
 
 
 class ToolPolicies:
-    """The table of tool name → policy, filled by registering tools through :meth:`tool`."""
+    """The table of tool name → policy, filled by registering tools through :meth:`tool`.
 
-    def __init__(self) -> None:
+    ``sign_in_scopes`` is what a 401 asks for (``MCP_CHALLENGE_SCOPES``); ``None`` means every
+    scope the registered tools use, worked out when asked, so it follows the tools as they register.
+    """
+
+    def __init__(self, sign_in_scopes: Iterable[str] | None = None) -> None:
         self._by_name: dict[str, ToolPolicy] = {}
+        self._sign_in_scopes = frozenset(sign_in_scopes) if sign_in_scopes is not None else None
 
     def get(self, name: str) -> ToolPolicy | None:
         return self._by_name.get(name)
 
     def __iter__(self) -> Iterator[tuple[str, ToolPolicy]]:
         return iter(self._by_name.items())
+
+    @property
+    def tool_scopes(self) -> frozenset[str]:
+        """Every scope an oauth2 or optional tool uses: the scopes this resource knows."""
+        return frozenset(scope for policy in self._by_name.values() for scope in policy.scopes)
+
+    @property
+    def sign_in_scopes(self) -> frozenset[str]:
+        """The app's sign-in scope set: the configured one, else :attr:`tool_scopes`."""
+        return self._sign_in_scopes if self._sign_in_scopes is not None else self.tool_scopes
+
+    def sign_in_scopes_for(self, policy: ToolPolicy) -> frozenset[str]:
+        """A 401's ``scope``: the sign-in set, and always what the called tool needs."""
+        return self.sign_in_scopes | frozenset(policy.scopes)
+
+    def step_up_scopes(self, policy: ToolPolicy, granted: Iterable[str]) -> frozenset[str]:
+        """A 403's ``scope``: what the token has (of this resource's scopes) plus what the tool needs.
+
+        Granted scopes this resource does not use (``offline_access``, another resource's) stay
+        out: a challenge names resource scopes only (MCP authorization, "Refresh Tokens").
+        """
+        relevant = frozenset(granted) & (self.tool_scopes | self.sign_in_scopes)
+        return relevant | frozenset(policy.scopes)
 
     def tool(
         self,
@@ -265,16 +313,20 @@ class ToolAuthLayer:
         verified: VerifiedToken | None = None
         if token is None:
             if policy.kind == "oauth2":
-                challenge = challenges.missing_token(call.name, policy.scopes)
+                challenge = challenges.missing_token(call.name, self.policies.sign_in_scopes_for(policy))
         else:
             try:
                 verified = await self.verifier.verify(token)
             except InvalidToken as exc:
                 # Also for the optional tool: a broken token must not quietly become "anonymous".
-                challenge = challenges.invalid_token(call.name, policy.scopes, exc.description)
+                challenge = challenges.invalid_token(
+                    call.name, self.policies.sign_in_scopes_for(policy), exc.description
+                )
             else:
                 if policy.kind == "oauth2" and not verified.has_scopes(policy.scopes):
-                    challenge = challenges.insufficient_scope(call.name, policy.scopes)
+                    challenge = challenges.insufficient_scope(
+                        call.name, policy.scopes, self.policies.step_up_scopes(policy, verified.scopes)
+                    )
 
         if challenge is not None:
             response = challenges.challenge_response(

@@ -8,6 +8,9 @@
 | ``notes_add``    | oauth2   | ``notes:write``  |
 | ``notes_teaser`` | optional | ``notes:read``   |
 
+A client without a token is asked for all three scopes at once (``MCP_CHALLENGE_SCOPES``
+narrows that), so one sign-in covers every tool; :mod:`resource_server.tool_policy` explains why.
+
 Each policy sits next to its tool (:meth:`ToolPolicies.tool`); the checks themselves happen
 before the tool runs, in :class:`resource_server.tool_policy.ToolAuthLayer`. So a tool
 body only asks :func:`~resource_server.tool_policy.caller` who is calling — an oauth2 tool
@@ -141,7 +144,8 @@ def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         yield state
 
-    policies = ToolPolicies()
+    # What a 401 asks for: MCP_CHALLENGE_SCOPES, or (unset) every scope the tools below use.
+    policies = ToolPolicies(settings.challenge_scopes)
     server: MCPServer[ServerState] = MCPServer(
         SERVER_NAME,
         title="Auth Demo",

@@ -22,6 +22,14 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.jwks import MIN_HS256_SECRET_BYTES
+from shared.scopes import (
+    OFFLINE_ACCESS,
+    RESOURCE_SCOPES,
+    ScopeError,
+    format_scope,
+    parse_scope,
+    unknown_scopes,
+)
 
 DEFAULT_REDIRECT_URIS = (
     "https://chatgpt.com/connector_platform_oauth_redirect",
@@ -85,6 +93,9 @@ class Settings(BaseSettings):
     oauth_allowed_redirect_uris: Annotated[tuple[str, ...], NoDecode] = DEFAULT_REDIRECT_URIS
     oauth_allowed_client_metadata_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CLIENT_METADATA_HOSTS
     tool_auth_challenge: Literal["http", "result", "auto"] = "auto"
+    # The scopes a 401 asks for, space-separated; empty means every scope the tools use
+    # (resource_server.tool_policy explains the strategy). See challenge_scopes.
+    mcp_challenge_scopes: str = ""
     jwt_alg: Literal["ES256", "RS256", "HS256"] = "ES256"
     jwt_secret: str | None = None
     data_dir: Path = Path(".data")
@@ -130,6 +141,29 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("mcp_challenge_scopes")
+    @classmethod
+    def _check_challenge_scopes(cls, value: str) -> str:
+        try:
+            scopes = parse_scope(value)
+        except ScopeError as exc:
+            raise ConfigError(
+                f"MCP_CHALLENGE_SCOPES={value!r}: {exc}; list scopes separated by spaces, "
+                f"e.g. {format_scope(RESOURCE_SCOPES)!r}"
+            ) from None
+        if OFFLINE_ACCESS in scopes:
+            raise ConfigError(
+                f"MCP_CHALLENGE_SCOPES must not contain {OFFLINE_ACCESS}: a refresh token is not a resource "
+                "scope (MCP authorization, 'Refresh Tokens'); clients ask for it themselves — remove it"
+            )
+        unknown = unknown_scopes(scopes, RESOURCE_SCOPES)
+        if unknown:
+            raise ConfigError(
+                f"MCP_CHALLENGE_SCOPES names unknown scope(s) {format_scope(unknown)!r}; "
+                f"use only {format_scope(RESOURCE_SCOPES)!r}, or leave it empty for all of them"
+            )
+        return format_scope(scopes)
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if not self.mcp_resource:
@@ -161,6 +195,11 @@ class Settings(BaseSettings):
         path = urlsplit(self.mcp_resource).path
         base = self.rs_base_url[: len(self.rs_base_url) - len(urlsplit(self.rs_base_url).path)]
         return f"{base}/.well-known/oauth-protected-resource{path}"
+
+    @property
+    def challenge_scopes(self) -> tuple[str, ...] | None:
+        """``MCP_CHALLENGE_SCOPES`` as scopes; ``None`` when unset (the RS then uses every tool scope)."""
+        return tuple(self.mcp_challenge_scopes.split()) or None
 
     @property
     def mcp_sessions_enabled(self) -> bool:

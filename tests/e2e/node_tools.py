@@ -1,4 +1,5 @@
-"""The Node.js clients the end-to-end tests drive: MCP conformance suite and MCP Inspector CLI.
+"""The Node.js clients the end-to-end tests drive: MCP conformance suite, MCP Inspector CLI,
+mcp-remote and the MCP TypeScript SDK (whose OAuth client ``tests/e2e/ts_sdk_client.mjs`` uses).
 
 They are npm packages, installed on demand into a git-ignored cache inside the repo
 (``.cache/node-tools/``) at pinned versions, together with a Node 22 binary from the
@@ -37,6 +38,8 @@ PINNED = {
     NODE_PACKAGE: "22.23.3",
     "@modelcontextprotocol/conformance": "0.1.16",
     "@modelcontextprotocol/inspector-cli": "1.0.3",
+    "@modelcontextprotocol/sdk": "1.32.2",
+    "mcp-remote": "0.15.1",
 }
 INSTALL_TIMEOUT_SEC = 420.0
 
@@ -69,6 +72,20 @@ class NodeTools:
     @property
     def inspector_cli(self) -> Path:
         return self.modules / "@modelcontextprotocol" / "inspector-cli" / "build" / "index.js"
+
+    @property
+    def ts_sdk(self) -> Path:
+        """The SDK's package directory; a script under ``tests/e2e`` imports it by this path."""
+        return self.modules / "@modelcontextprotocol" / "sdk"
+
+    @property
+    def mcp_remote(self) -> Path:
+        """mcp-remote's proxy (its ``mcp-remote`` command): MCP over stdio to a remote server, with OAuth."""
+        return self.modules / "mcp-remote" / "dist" / "proxy.js"
+
+    def entry_points(self) -> list[Path]:
+        """The files a complete install has."""
+        return [self.conformance, self.inspector_cli, self.ts_sdk / "package.json", self.mcp_remote]
 
 
 def _stamp_text() -> str:
@@ -107,7 +124,7 @@ def _installed(root: Path) -> NodeTools | None:
     if node22 is None:
         return None
     tools = NodeTools(root=root, node22=node22)
-    if tools.conformance.exists() and tools.inspector_cli.exists():
+    if all(path.exists() for path in tools.entry_points()):
         return tools
     return None
 
@@ -160,7 +177,7 @@ def ensure_node_tools(root: Path = CACHE_DIR, timeout: float = INSTALL_TIMEOUT_S
                 f"{NODE_PACKAGE} is Linux x86-64 only and the system node is older"
             )
         tools = NodeTools(root=root, node22=node22)
-        missing = [str(p) for p in (tools.conformance, tools.inspector_cli) if not p.exists()]
+        missing = [str(p) for p in tools.entry_points() if not p.exists()]
         if missing:
             raise RuntimeError(f"npm install finished but these files are missing: {missing}")
         (root / ".installed").write_text(_stamp_text())

@@ -10,7 +10,8 @@ third-party client:
   email and client as the token;
 * without a token, and with a token the RS cannot verify, the call fails with the RS's
   challenge: ``Bearer resource_metadata="…/.well-known/oauth-protected-resource/mcp"`` and the
-  needed scope (plus ``error="invalid_token"`` for the bad token), and no identity leaks.
+  app's whole sign-in scope set (plus ``error="invalid_token"`` for the bad token), and no
+  identity leaks.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def assert_challenge(run: NodeRun, pair: Pair, *, error: str | None) -> None:
     (challenge,) = result["_meta"]["mcp/www_authenticate"]
     assert challenge.startswith("Bearer "), challenge
     assert f'resource_metadata="{pair.rs_base_url}/.well-known/oauth-protected-resource/mcp"' in challenge
-    assert 'scope="profile:read"' in challenge
+    assert 'scope="profile:read notes:read notes:write"' in challenge  # one sign-in for every tool
     if error is None:
         assert "error=" not in challenge
     else:

@@ -8,8 +8,11 @@ RFC 8707), checks ``state`` and ``iss`` (RFC 9207), exchanges the code and retri
 The test's redirect handler hands the authorization URL to the project's user agent, which
 plays the demo user and gives the code to the SDK's callback handler.
 
-The SDK asks only for the scopes a challenge names, so each tool needing a new scope makes it
-step up: 403 ``insufficient_scope`` → a new authorization for the union of scopes (SEP-2350).
+The SDK asks for exactly the scopes a 401 names. The RS's 401 names the app's whole sign-in set
+(:mod:`resource_server.tool_policy`), so one sign-in covers all five tools — with a 401 naming
+only the called tool's scope, the same five calls took three sign-ins. A token narrowed on
+purpose still steps up: 403 ``insufficient_scope`` names the granted plus the missing scopes,
+and the SDK re-authorizes for the union (SEP-2350), asking for nothing the call does not need.
 
 The access token lives 10 s (``ACCESS_TOKEN_TTL_SEC=10``). The RS accepts tokens 30 s past
 ``exp`` (its leeway), so expiry never shows as a 401 here; what the test observes is the SDK
@@ -38,10 +41,11 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
+from oauth_flow import authorization_request, code_from_redirect, exchange_code
 
 from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair, free_port, running_pair
-from mcp_oauth_demo.user_agent import UserAgentError, sign_in_async
+from mcp_oauth_demo.user_agent import UserAgentError, sign_in, sign_in_async
 
 pytestmark = pytest.mark.e2e
 
@@ -65,8 +69,10 @@ def short_lived_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]
 class MemoryTokenStorage:
     """The SDK's ``TokenStorage`` protocol, remembering every token set it was given."""
 
-    def __init__(self, client_info: OAuthClientInformationFull | None = None) -> None:
-        self.history: list[OAuthToken] = []
+    def __init__(
+        self, client_info: OAuthClientInformationFull | None = None, tokens: OAuthToken | None = None
+    ) -> None:
+        self.history: list[OAuthToken] = [tokens] if tokens is not None else []
         self.client_info = client_info
 
     async def get_tokens(self) -> OAuthToken | None:
@@ -131,7 +137,10 @@ class SdkClient:
 
 @asynccontextmanager
 async def sdk_session(
-    pair: Pair, user: PlayedUser, client_info: OAuthClientInformationFull | None = None
+    pair: Pair,
+    user: PlayedUser,
+    client_info: OAuthClientInformationFull | None = None,
+    tokens: OAuthToken | None = None,
 ) -> AsyncIterator[tuple[ClientSession, SdkClient]]:
     redirect_uri = (
         str(client_info.redirect_uris[0]) if client_info else f"http://127.0.0.1:{free_port()}/callback"
@@ -146,7 +155,7 @@ async def sdk_session(
                 response_types=["code"],
                 token_endpoint_auth_method="none",
             ),
-            storage=(storage := MemoryTokenStorage(client_info)),
+            storage=(storage := MemoryTokenStorage(client_info, tokens)),
             redirect_handler=user.redirect_handler,
             callback_handler=user.callback_handler,
         ),
@@ -167,43 +176,91 @@ async def sdk_session(
         yield session, client
 
 
+RESOURCE_SCOPES = {"profile:read", "notes:read", "notes:write"}
+# Every tool once, public and optional ones included.
+FIVE_TOOLS: list[tuple[str, dict[str, str]]] = [
+    ("notes_add", {"text": NOTE}),
+    ("notes_list", {}),
+    ("auth_whoami", {}),
+    ("notes_teaser", {}),
+    ("auth_show", {}),
+]
+
+
 @pytest.mark.anyio
-async def test_sdk_discovers_registers_signs_in_and_steps_up(short_lived_pair: Pair) -> None:
-    """From nothing: discovery from the 401, DCR, authorization, then a scope step-up."""
+async def test_sdk_discovers_registers_and_one_sign_in_covers_all_five_tools(short_lived_pair: Pair) -> None:
+    """From nothing: discovery from the 401, DCR, one authorization, then every tool works."""
     pair = short_lived_pair
+    async with sdk_session(pair, PlayedUser()) as (session, client):
+        assert client.storage.history == [], "initialize is anonymous: no sign-in yet"
+        for tool, arguments in FIVE_TOOLS:
+            result = await session.call_tool(tool, arguments)
+            assert not result.is_error, (tool, result.content)
+        assert client.user.refused is None
+
+        paths = [request.url.path for request in client.sent]
+        assert "/.well-known/oauth-protected-resource/mcp" in paths
+        assert "/.well-known/oauth-authorization-server" in paths
+        assert client.storage.client_info is not None, "the SDK registered itself (DCR)"
+        # One sign-in: the first 401 named every scope the tools use (the old RS needed three).
+        assert len(client.user.authorization_urls) == 1, client.user.authorization_urls
+        first = dict(parse_qsl(client.user.authorization_urls[0].split("?", 1)[1]))
+        assert first["resource"] == pair.mcp_url
+        assert first["code_challenge_method"] == "S256"
+        # The challenged set, plus offline_access because the AS offers refresh tokens (SEP-2207).
+        assert client.user.scopes(0) == RESOURCE_SCOPES | {"offline_access"}
+        assert client.token_grants() == ["authorization_code"]
+        teaser = await session.call_tool("notes_teaser", {})
+        assert teaser.structured_content is not None
+        assert NOTE in [note["text"] for note in teaser.structured_content["notes"]]
+
+
+@dataclass
+class NarrowGrant:
+    """A client registered (RFC 7591) and signed in for a narrow scope, as a client that asked for less."""
+
+    client_info: OAuthClientInformationFull
+    tokens: OAuthToken
+
+
+def narrow_grant(pair: Pair, scope: str) -> NarrowGrant:
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    with httpx.Client(timeout=10) as http:
+        metadata = http.get(pair.issuer + "/.well-known/oauth-authorization-server").json()
+        registered = oauth_client.register_client(
+            http, metadata["registration_endpoint"], redirect_uri, name="mcp SDK e2e (narrow)", scope=scope
+        )
+        assert registered.status_code == 201, registered.text
+        client_info = OAuthClientInformationFull.model_validate(registered.json())
+        request = authorization_request(
+            pair, client_id=client_info.client_id or "", redirect_uri=redirect_uri, scope=scope
+        )
+        answer = sign_in(http, request.url)
+    tokens = exchange_code(pair, request, code_from_redirect(request, answer.redirect_url, pair.issuer))
+    assert tokens["scope"] == scope, tokens
+    return NarrowGrant(client_info, OAuthToken.model_validate(tokens))
+
+
+@pytest.mark.anyio
+async def test_sdk_steps_up_a_token_narrowed_on_purpose(short_lived_pair: Pair) -> None:
+    """A token for notes:read only: notes_add meets 403 and the SDK steps up by notes:write alone."""
+    pair = short_lived_pair
+    grant = narrow_grant(pair, "notes:read")
     user = PlayedUser()
-    try:
-        async with sdk_session(pair, user) as (session, client):
-            assert client.storage.history == [], "initialize is anonymous: no sign-in yet"
-            added = await session.call_tool("notes_add", {"text": NOTE})
-            assert not added.is_error, added.content
-            assert added.structured_content is not None
-            assert added.structured_content["text"] == NOTE
+    async with sdk_session(pair, user, grant.client_info, grant.tokens) as (session, client):
+        listed = await session.call_tool("notes_list", {})
+        assert not listed.is_error, listed.content
+        assert user.authorization_urls == [], "the narrow token is enough for notes_list"
 
-            paths = [request.url.path for request in client.sent]
-            assert "/.well-known/oauth-protected-resource/mcp" in paths
-            assert "/.well-known/oauth-authorization-server" in paths
-            assert client.storage.client_info is not None, "the SDK registered itself (DCR)"
-            first = dict(parse_qsl(client.user.authorization_urls[0].split("?", 1)[1]))
-            assert first["resource"] == pair.mcp_url
-            assert first["code_challenge_method"] == "S256"
-            # The scope the challenge named, plus offline_access because the AS offers refresh tokens.
-            assert client.user.scopes(0) == {"notes:write", "offline_access"}
-            assert client.token_grants() == ["authorization_code"]
-
-            # notes_list needs notes:read: 403 insufficient_scope, and the SDK steps up.
-            listed = await session.call_tool("notes_list", {})
-            assert not listed.is_error, listed.content
-            assert len(client.user.authorization_urls) == 2
-            assert {"notes:read", "notes:write"} <= client.user.scopes(1)
-    except BaseException:
-        # The SDK's task group wraps what the auth flow raised; the user agent kept the original.
-        refused = user.refused
-        if refused is not None and "did not register scope" in str(refused):
-            # Known AS bug (reported): the SDK registers with the first challenge's scope and the
-            # AS treats the registered scope as a ceiling, so the step-up is refused.
-            pytest.xfail(f"AS refuses the SDK's scope step-up: {refused}")
-        raise
+        added = await session.call_tool("notes_add", {"text": NOTE + " (after a step-up)"})
+        assert not added.is_error, added.content
+        assert len(user.authorization_urls) == 1, "one step-up"
+        # The 403 named notes:read notes:write (granted + missing); profile:read was not asked for.
+        assert user.scopes(0) - {"offline_access"} == {"notes:read", "notes:write"}
+        again = await session.call_tool("notes_list", {})
+        assert not again.is_error, "the step-up kept notes:read"
+        assert len(user.authorization_urls) == 1
+        assert set((client.storage.history[-1].scope or "").split()) >= {"notes:read", "notes:write"}
 
 
 @pytest.fixture
@@ -223,7 +280,7 @@ def registered_for_every_scope(short_lived_pair: Pair) -> OAuthClientInformation
 async def test_sdk_calls_every_tool_and_refreshes_the_token(
     short_lived_pair: Pair, registered_for_every_scope: OAuthClientInformationFull
 ) -> None:
-    """A client registered for every scope: sign-in and step-ups, three tools, then a refresh."""
+    """A client registered for every scope: one sign-in, three tools, then a refresh."""
     pair, client_info = short_lived_pair, registered_for_every_scope
     started = time.monotonic()
     async with sdk_session(pair, PlayedUser(), client_info) as (session, client):
@@ -238,10 +295,10 @@ async def test_sdk_calls_every_tool_and_refreshes_the_token(
         assert whoami.structured_content is not None
         assert whoami.structured_content["client_id"] == client_info.client_id
         assert whoami.structured_content["sub"]
-        # One sign-in per newly needed scope (notes:write, then notes:read, then profile:read).
+        # One sign-in for all three (the 401 asked for every scope the tools use).
         sign_ins = len(client.user.authorization_urls)
-        assert sign_ins == 3
-        assert {"profile:read", "notes:read", "notes:write"} <= client.user.scopes(2)
+        assert sign_ins == 1
+        assert RESOURCE_SCOPES <= client.user.scopes(0)
         assert client.token_grants() == ["authorization_code"] * sign_ins
         signed_in = client.storage.history[-1]
         assert signed_in.refresh_token, "offline_access was asked for, so a refresh token is issued"
@@ -261,4 +318,4 @@ async def test_sdk_calls_every_tool_and_refreshes_the_token(
         assert not whoami_again.is_error, whoami_again.content
 
     elapsed = time.monotonic() - started
-    print(f"\nSDK OAuth client: {sign_ins} sign-ins, 6 tool calls and a refresh in {elapsed:.1f}s")
+    print(f"\nSDK OAuth client: {sign_ins} sign-in, 6 tool calls and a refresh in {elapsed:.1f}s")

@@ -1,4 +1,9 @@
-"""Per-tool OAuth policy (SPEC §3): status codes, WWW-Authenticate challenges and ``_meta`` in every mode."""
+"""Per-tool OAuth policy: status codes, WWW-Authenticate challenges and ``_meta`` in every mode.
+
+The scope a challenge names follows :mod:`resource_server.tool_policy`: a 401 asks for the app's
+whole sign-in set (here every scope), a 403 for the token's scopes plus the missing ones;
+``tests/resource_server/test_rs_challenge_scopes.py`` covers that strategy on its own.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ TOOLS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
 ALL_SCOPES = "profile:read notes:read notes:write"
 
 
+NO_TOKEN_IN_BAND = ("invalid_request", "No access token was provided")  # what ChatGPT's form adds
+
+
 def challenge(scope: str, error: str | None = None, description: str | None = None) -> str:
     value = f'Bearer resource_metadata="{METADATA_URL}", scope="{scope}"'
     if error:
@@ -54,12 +62,13 @@ def assert_challenge_body(response: Any, header: str) -> None:
 
 @pytest.mark.parametrize("tool", list(TOOLS))
 def test_anonymous_call(rs: RunningRS, tool: str) -> None:
-    policy, scope, args = TOOLS[tool]
+    policy, _, args = TOOLS[tool]
     response = rs.rpc.call(tool, args)
     if policy == "oauth2":
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == challenge(scope)  # no error code without a token
-        assert_challenge_body(response, challenge(scope))
+        # No error code without a token (RFC 6750 §3.1); the scope is the whole sign-in set.
+        assert response.headers["www-authenticate"] == challenge(ALL_SCOPES)
+        assert_challenge_body(response, challenge(ALL_SCOPES))
     else:
         assert response.status_code == 200
         assert tool_result(response)["isError"] is False
@@ -83,7 +92,8 @@ def test_call_with_a_missing_scope(rs: RunningRS, tool: str) -> None:
     response = rs.rpc.call(tool, args, token=mint(others))
     if policy == "oauth2":
         assert response.status_code == 403
-        expected = challenge(scope, "insufficient_scope", f"{tool} needs the scope {scope}")
+        # The token's scopes plus the missing one: here that is every scope.
+        expected = challenge(ALL_SCOPES, "insufficient_scope", f"{tool} needs the scope {scope}")
         assert response.headers["www-authenticate"] == expected
         assert_challenge_body(response, expected)
     else:
@@ -138,7 +148,7 @@ def test_bad_token_is_401_invalid_token(rs: RunningRS, case: str, tool: str) -> 
     response = rs.rpc.call(tool, token=make_token())
     assert response.status_code == 401, response.text  # also for the optional tool: never silently anonymous
     header = response.headers["www-authenticate"]
-    assert header.startswith(challenge("notes:read", "invalid_token") + ', error_description="')
+    assert header.startswith(challenge(ALL_SCOPES, "invalid_token") + ', error_description="')
     assert description in header
     assert_challenge_body(response, header)
 
@@ -146,7 +156,7 @@ def test_bad_token_is_401_invalid_token(rs: RunningRS, case: str, tool: str) -> 
 def test_exact_invalid_token_challenge(rs: RunningRS) -> None:
     response = rs.rpc.call("auth_whoami", token=mint(ALL_SCOPES, now=_now - 3600, ttl_sec=60))
     assert response.headers["www-authenticate"] == challenge(
-        "profile:read", "invalid_token", "the access token has expired; refresh it or sign in again"
+        ALL_SCOPES, "invalid_token", "the access token has expired; refresh it or sign in again"
     )
 
 
@@ -168,12 +178,21 @@ def test_result_mode_answers_200_with_the_challenge_in_meta(start_rs: AppFactory
     response = rs.rpc.call("notes_list")
     assert response.status_code == 200
     assert "www-authenticate" not in response.headers
-    assert_challenge_body(response, challenge("notes:read"))
+    # ChatGPT opens its sign-in UI only for a challenge with error and error_description (Apps SDK,
+    # "Triggering authentication UI"), so the in-band form names them even without a token.
+    assert_challenge_body(response, challenge(ALL_SCOPES, *NO_TOKEN_IN_BAND))
 
     response = rs.rpc.call("notes_add", {"text": "x"}, token=mint("notes:read"))
     assert response.status_code == 200
-    expected = challenge("notes:write", "insufficient_scope", "notes_add needs the scope notes:write")
+    expected = challenge(
+        "notes:read notes:write", "insufficient_scope", "notes_add needs the scope notes:write"
+    )
     assert_challenge_body(response, expected)
+
+    response = rs.rpc.call("notes_list", token="not-a-jwt")
+    assert response.status_code == 200
+    (in_band,) = tool_result(response)["_meta"]["mcp/www_authenticate"]
+    assert in_band.startswith(challenge(ALL_SCOPES, "invalid_token") + ', error_description="')
 
 
 @pytest.mark.parametrize(
@@ -184,8 +203,12 @@ def test_auto_mode_picks_result_for_chatgpt(start_rs: AppFactory, user_agent: st
     rs = start_rs(tool_auth_challenge="auto")
     response = rs.rpc.call("auth_whoami", headers={"User-Agent": user_agent})
     assert response.status_code == status
-    assert_challenge_body(response, challenge("profile:read"))
-    assert ("www-authenticate" in response.headers) is (status == 401)
+    if status == 200:  # ChatGPT: in band, with the error ChatGPT needs
+        assert "www-authenticate" not in response.headers
+        assert_challenge_body(response, challenge(ALL_SCOPES, *NO_TOKEN_IN_BAND))
+    else:  # everyone else: the HTTP challenge, without an error code (RFC 6750 §3.1)
+        assert response.headers["www-authenticate"] == challenge(ALL_SCOPES)
+        assert_challenge_body(response, challenge(ALL_SCOPES))
 
 
 def test_auto_mode_reads_client_info_of_a_2026_request(start_rs: AppFactory) -> None:
@@ -217,7 +240,7 @@ def test_token_in_the_query_string_is_refused(rs: RunningRS, method: str) -> Non
 def test_non_bearer_authorization_counts_as_no_token(rs: RunningRS) -> None:
     response = rs.rpc.call("notes_list", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == challenge("notes:read")
+    assert response.headers["www-authenticate"] == challenge(ALL_SCOPES)
 
 
 def test_batches_are_refused_clearly(rs: RunningRS) -> None:

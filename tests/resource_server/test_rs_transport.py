@@ -72,7 +72,7 @@ def test_2026_challenge_keeps_the_2026_result_shape(rs: RunningRS) -> None:
     response = modern_request(rs.rpc, "tools/call", {"name": "auth_whoami", "arguments": {}})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == (
-        f'Bearer resource_metadata="{METADATA_URL}", scope="profile:read"'
+        f'Bearer resource_metadata="{METADATA_URL}", scope="profile:read notes:read notes:write"'
     )
     result = tool_result(response)
     assert result["resultType"] == "complete" and result["isError"] is True
