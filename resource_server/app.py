@@ -2,6 +2,8 @@
 
 Requests meet, from the outside in:
 
+0. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
+   no framing of the RS's HTML pages (clickjacking);
 1. CORS (any origin, no credentials), so browser clients such as MCP Inspector can read answers
    and the ``WWW-Authenticate`` header;
 2. on ``/mcp``, :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding
@@ -41,6 +43,7 @@ from .jwks_cache import JwksCache
 from .mcp_sessions import SessionRouter
 from .mcp_transport import McpFrontDoor, transport_security
 from .protected_resource_metadata import metadata_routes
+from .security_headers import SecurityHeaders
 from .token_verifier import TokenVerifier
 from .tool_policy import ToolAuthLayer
 from .tools import ServerState, build_mcp_server
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
         expose_headers=CORS_EXPOSE_HEADERS,
         max_age=600,
     )
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: CORS preflights get it too
     return app
 
 

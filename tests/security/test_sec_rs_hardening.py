@@ -152,3 +152,18 @@ def test_max_token_lifetime_follows_the_setting(start_rs: AppFactory) -> None:
     now = int(time.time())
     assert rs.rpc.call("notes_list", token=signed_token({"iat": now, "exp": now + 3600})).status_code == 200
     assert rs.rpc.call("notes_list", token=signed_token({"iat": now, "exp": now + 3601})).status_code == 401
+
+
+# ----- Clickjacking and MIME sniffing -----
+
+
+@pytest.mark.parametrize("path", ["/", "/widget"])
+def test_clickjacking_a_foreign_page_cannot_frame_the_rs_pages(rs: RunningRS, path: str) -> None:
+    response = rs.client.get(path, headers={"Sec-Fetch-Dest": "iframe", "Origin": "https://evil.example"})
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_mime_sniffing_json_answers_say_nosniff(rs: RunningRS) -> None:
+    for response in (rs.client.get("/.well-known/oauth-protected-resource/mcp"), rs.rpc.post("ping")):
+        assert response.headers["x-content-type-options"] == "nosniff"
