@@ -18,7 +18,8 @@ the widget preview at ``/widget`` and a small index page at ``/``.
 
 MCP sessions (``Mcp-Session-Id``) are issued on ``initialize`` when the RS runs as a single
 process, and every request without one is served statelessly; with several workers no sessions
-are issued at all (:mod:`resource_server.mcp_sessions` explains why).
+are issued at all. A session used with a token belongs to that user, and only they may end it
+(:mod:`resource_server.mcp_sessions` explains both).
 
 ``app = create_app()`` reads the settings but does no I/O: the notes database opens and the
 JWKS is fetched only once the app runs.
@@ -99,9 +100,12 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
         )
     )
     verifier = TokenVerifier(settings, jwks)
+    router = SessionRouter(
+        stateless, sessions, verifier=verifier, resource_metadata_url=settings.rs_metadata_url
+    )
     mcp_endpoint = McpFrontDoor(
         ToolAuthLayer(
-            SessionRouter(stateless, sessions),
+            router,
             policies=policies,
             verifier=verifier,
             challenge_setting=settings.tool_auth_challenge,
@@ -136,6 +140,7 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     app.state.mcp_server = server
     app.state.policies = policies
     app.state.verifier = verifier
+    app.state.session_owners = router.owners  # None when no sessions are issued
     app.state.jwks = jwks  # jwks.as_request_count: requests sent to the AS (None in HS256 mode)
 
     # A Route, not a Mount: the endpoint is exactly /mcp, for every HTTP method the transport defines.

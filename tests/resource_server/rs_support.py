@@ -170,6 +170,26 @@ def tool_result(response: httpx.Response) -> dict[str, Any]:
 
 
 MODERN = "2026-07-28"
+SESSION_PROTOCOL = "2025-11-25"  # the newest revision with initialize and Mcp-Session-Id
+
+
+def open_session(rs: RunningRS, token: str | None = None) -> dict[str, str]:
+    """``initialize`` + ``notifications/initialized``; the headers that name the new session."""
+    params = {
+        "protocolVersion": SESSION_PROTOCOL,
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1.0.0"},
+    }
+    response = rs.rpc.post("initialize", params, token=token, version=None)
+    assert response.status_code == 200, response.text
+    session = {"Mcp-Session-Id": response.headers["mcp-session-id"], "Mcp-Protocol-Version": SESSION_PROTOCOL}
+    notified = rs.client.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers={**MCP_HEADERS, **session},
+    )
+    assert notified.status_code == 202
+    return session
 
 
 def modern_request(

@@ -17,7 +17,18 @@ import time
 from typing import Any
 
 import pytest
-from rs_support import ISSUER, RESOURCE, AppFactory, RunningRS, mint, sign_claims, signed_token, tool_result
+from rs_support import (
+    ISSUER,
+    RESOURCE,
+    SESSION_PROTOCOL,
+    AppFactory,
+    RunningRS,
+    mint,
+    open_session,
+    sign_claims,
+    signed_token,
+    tool_result,
+)
 from starlette.testclient import TestClient
 
 from tests.auth_server.as_flow_helpers import introspect_with, register_client
@@ -167,3 +178,32 @@ def test_clickjacking_a_foreign_page_cannot_frame_the_rs_pages(rs: RunningRS, pa
 def test_mime_sniffing_json_answers_say_nosniff(rs: RunningRS) -> None:
     for response in (rs.client.get("/.well-known/oauth-protected-resource/mcp"), rs.rpc.post("ping")):
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+# ----- Ending or hijacking someone else's MCP session -----
+
+
+def test_session_termination_by_a_stranger_holding_the_session_id_is_refused(rs: RunningRS) -> None:
+    session = open_session(rs, token=mint(subject="user-alex"))
+    for headers, status in [
+        ({}, 401),
+        ({"Authorization": f"Bearer {mint(subject='user-mallory')}"}, 403),
+        ({"Authorization": f"Bearer {signed_token({'sub': 'user-alex', 'scope': ['x']})}"}, 401),
+    ]:
+        assert rs.client.delete("/mcp", headers={**session, **headers}).status_code == status
+    still_there = rs.rpc.post("tools/list", headers=session, version=SESSION_PROTOCOL)
+    assert still_there.status_code == 200
+    ended = rs.client.delete(
+        "/mcp", headers={**session, "Authorization": f"Bearer {mint(subject='user-alex')}"}
+    )
+    assert ended.status_code == 200
+
+
+def test_session_stream_hijack_by_a_stranger_is_refused(rs: RunningRS) -> None:
+    session = open_session(rs, token=mint(subject="user-alex"))
+    stranger = {"Accept": "text/event-stream", "Authorization": f"Bearer {mint(subject='user-mallory')}"}
+    assert rs.client.get("/mcp", headers={**session, **stranger}).status_code == 403
+    joined = rs.rpc.call(
+        "notes_list", token=mint(subject="user-mallory"), headers=session, version=SESSION_PROTOCOL
+    )
+    assert joined.status_code == 403
