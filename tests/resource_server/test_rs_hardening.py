@@ -6,12 +6,31 @@ regressions for all five holes are in ``tests/security/test_sec_rs_hardening.py`
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
-from rs_support import MCP_HEADERS, SESSION_PROTOCOL, RunningRS, mint, open_session, tool_result
+from rs_support import (
+    MCP_HEADERS,
+    SESSION_PROTOCOL,
+    FakeAuthServer,
+    Rpc,
+    RunningRS,
+    make_settings,
+    mint,
+    open_session,
+    tool_result,
+)
+from starlette.testclient import TestClient
 
+from resource_server.app import create_app
+from resource_server.notes_store import DB_FILENAME, Note, NotesStore
+from resource_server.notes_store import REQUEST_ID_PATTERN as NOTE_REQUEST_ID_PATTERN
 from resource_server.widget import MCP_APP_URI, OPENAI_WIDGET_URI
 
 # ----- Anti-framing and nosniff headers (resource_server.security_headers) -----
@@ -157,3 +176,138 @@ def test_get_stream_of_an_owned_session_needs_the_owner(
     if token_subject is not None:
         headers["Authorization"] = f"Bearer {mint(subject=token_subject)}"
     assert rs.client.get("/mcp", headers=headers).status_code == status
+
+
+# ----- notes_add with a request_id (resource_server.notes_store) -----
+
+WRITER = mint("notes:read notes:write", subject="user-alex")
+OTHER_WRITER = mint("notes:read notes:write", subject="user-bob")
+
+
+def _add(rs: RunningRS, text: str, request_id: str | None = None, token: str = WRITER) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"text": text}
+    if request_id is not None:
+        arguments["request_id"] = request_id
+    return tool_result(rs.rpc.call("notes_add", arguments, token=token))
+
+
+def _texts(rs: RunningRS, token: str = WRITER) -> list[str]:
+    notes = tool_result(rs.rpc.call("notes_list", token=token))["structuredContent"]["notes"]
+    return [note["text"] for note in notes]
+
+
+def test_retry_with_the_same_request_id_returns_the_stored_note(rs: RunningRS) -> None:
+    first = _add(rs, "buy milk", "7b0e2f4c-3a51-4d8e-9c1a-0f6b2d9e8a77")
+    retry = _add(rs, "  buy milk ", "7b0e2f4c-3a51-4d8e-9c1a-0f6b2d9e8a77")  # stored text is stripped
+    assert first["isError"] is False and retry["isError"] is False
+    assert retry["structuredContent"] == first["structuredContent"]
+    assert "Already saved" in retry["content"][0]["text"]
+    assert _texts(rs) == ["buy milk"]
+
+
+def test_same_request_id_with_another_text_is_a_tool_error(rs: RunningRS) -> None:
+    stored = _add(rs, "first", "key-1")["structuredContent"]
+    clash = _add(rs, "second", "key-1")
+    assert clash["isError"] is True
+    message = clash["content"][0]["text"]
+    assert "already saved a different note" in message and stored["id"] in message
+    assert "use a new request_id" in message
+    assert _texts(rs) == ["first"]
+
+
+def test_request_ids_are_scoped_per_user(rs: RunningRS) -> None:
+    alex = _add(rs, "alex's", "shared-key")["structuredContent"]
+    bob = _add(rs, "bob's", "shared-key", token=OTHER_WRITER)
+    assert bob["isError"] is False and bob["structuredContent"]["id"] != alex["id"]
+    assert _texts(rs) == ["alex's"] and _texts(rs, OTHER_WRITER) == ["bob's"]
+
+
+def test_without_request_id_every_call_stores(rs: RunningRS) -> None:
+    _add(rs, "same")
+    _add(rs, "same")
+    assert _texts(rs) == ["same", "same"]
+
+
+@pytest.mark.parametrize("request_id", ["", "x" * 129, "has space", "semi;colon", "ünïcode", "a/b"])
+def test_malformed_request_id_is_a_clear_tool_error(rs: RunningRS, request_id: str) -> None:
+    result = _add(rs, "note", request_id)
+    assert result["isError"] is True
+    assert "request_id must be 1-128 letters, digits or . _ : -" in result["content"][0]["text"]
+    assert _texts(rs) == []
+
+
+def test_request_id_is_advertised_as_optional_in_the_input_schema(rs: RunningRS) -> None:
+    tools = {tool["name"]: tool for tool in tool_result(rs.rpc.post("tools/list"))["tools"]}
+    schema = tools["notes_add"]["inputSchema"]
+    assert schema["required"] == ["text"]
+    request_id = schema["properties"]["request_id"]
+    assert request_id["maxLength"] == 128 and request_id["pattern"] == NOTE_REQUEST_ID_PATTERN
+    assert "request_id" in tools["notes_add"]["description"]
+    assert _add(rs, "longest key", "x" * 128)["isError"] is False
+
+
+def test_concurrent_duplicate_calls_store_once(rs: RunningRS) -> None:
+    """Calls in flight together over HTTP, as a client that retries before the first answer."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: _add(rs, "only once", "race-1"), range(16)))
+    assert all(result["isError"] is False for result in results)
+    assert len({result["structuredContent"]["id"] for result in results}) == 1
+    assert _texts(rs) == ["only once"]
+
+
+def test_two_connections_to_one_database_store_once(tmp_path: Path) -> None:
+    """Two worker processes have two connections: the unique index, not the in-process lock, decides."""
+    stores = [NotesStore.open(store="sqlite", data_dir=tmp_path) for _ in range(2)]
+
+    async def race() -> list[tuple[Note, bool]]:
+        results: list[tuple[Note, bool]] = []
+
+        async def one(store: NotesStore) -> None:
+            results.append(await store.add("user-alex", "twice?", request_id="r-1"))
+
+        async with anyio.create_task_group() as group:
+            for index in range(20):
+                group.start_soon(one, stores[index % 2])
+        return results
+
+    try:
+        results = anyio.run(race)
+        assert sum(created for _, created in results) == 1
+        assert len({note.id for note, _ in results}) == 1
+        assert [note.text for note in anyio.run(stores[0].list, "user-alex")] == ["twice?"]
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_request_id_survives_a_restart_and_old_databases_are_migrated(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, store="sqlite")
+    database = settings.data_dir / DB_FILENAME
+    database.parent.mkdir(parents=True)
+    # A notes database as the RS wrote it before request_id existed, with one note in it.
+    old = sqlite3.connect(database)
+    old.executescript(
+        """CREATE TABLE notes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        sub TEXT NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE INDEX notes_by_owner ON notes (sub, seq);
+        INSERT INTO notes (id, sub, text, created_at)
+        VALUES ('note_old', 'user-alex', 'from before', '2026-01-01T00:00:00.000Z');"""
+    )
+    old.close()
+
+    def started() -> TestClient:
+        return TestClient(
+            create_app(settings, http_client=FakeAuthServer().client()), base_url=settings.rs_base_url
+        )
+
+    with started() as client:
+        first = tool_result(Rpc(client).call("notes_add", {"text": "new", "request_id": "k"}, token=WRITER))
+        listed = tool_result(Rpc(client).call("notes_list", token=WRITER))["structuredContent"]["notes"]
+        assert [note["text"] for note in listed] == ["new", "from before"]
+    with started() as client:
+        retry = tool_result(Rpc(client).call("notes_add", {"text": "new", "request_id": "k"}, token=WRITER))
+        listed = tool_result(Rpc(client).call("notes_list", token=WRITER))["structuredContent"]["notes"]
+    assert retry["structuredContent"] == first["structuredContent"]
+    assert [note["text"] for note in listed] == ["new", "from before"]
+    columns = {row[1] for row in sqlite3.connect(database).execute("PRAGMA table_info(notes)")}
+    assert "request_id" in columns

@@ -207,3 +207,18 @@ def test_session_stream_hijack_by_a_stranger_is_refused(rs: RunningRS) -> None:
         "notes_list", token=mint(subject="user-mallory"), headers=session, version=SESSION_PROTOCOL
     )
     assert joined.status_code == 403
+
+
+# ----- A retried notes_add stores the note twice -----
+
+
+def test_retried_notes_add_after_a_lost_answer_stores_once(rs: RunningRS) -> None:
+    token = mint(ALL)
+    arguments = {"text": "pay rent", "request_id": "0d6c1c9e-retry"}
+    answers = [tool_result(rs.rpc.call("notes_add", arguments, token=token)) for _ in range(3)]
+    assert len({answer["structuredContent"]["id"] for answer in answers}) == 1
+    listing = tool_result(rs.rpc.call("notes_list", token=token))["structuredContent"]
+    assert listing["count"] == 1
+    # Another user replaying the same request_id neither sees nor blocks the note.
+    other = tool_result(rs.rpc.call("notes_add", arguments, token=mint(ALL, subject="user-mallory")))
+    assert other["structuredContent"]["id"] != answers[0]["structuredContent"]["id"]
