@@ -2,6 +2,8 @@
 
 Requests meet, from the outside in:
 
+0. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
+   no framing of the RS's HTML pages (clickjacking);
 1. CORS (any origin, no credentials), so browser clients such as MCP Inspector can read answers
    and the ``WWW-Authenticate`` header;
 2. on ``/mcp``, :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding
@@ -16,7 +18,8 @@ the widget preview at ``/widget`` and a small index page at ``/``.
 
 MCP sessions (``Mcp-Session-Id``) are issued on ``initialize`` when the RS runs as a single
 process, and every request without one is served statelessly; with several workers no sessions
-are issued at all (:mod:`resource_server.mcp_sessions` explains why).
+are issued at all. A session used with a token belongs to that user, and only they may end it
+(:mod:`resource_server.mcp_sessions` explains both).
 
 ``app = create_app()`` reads the settings but does no I/O: the notes database opens and the
 JWKS is fetched only once the app runs.
@@ -41,6 +44,7 @@ from .jwks_cache import JwksCache
 from .mcp_sessions import SessionRouter
 from .mcp_transport import McpFrontDoor, transport_security
 from .protected_resource_metadata import metadata_routes
+from .security_headers import SecurityHeaders
 from .token_verifier import TokenVerifier
 from .tool_policy import ToolAuthLayer
 from .tools import ServerState, build_mcp_server
@@ -96,9 +100,12 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
         )
     )
     verifier = TokenVerifier(settings, jwks)
+    router = SessionRouter(
+        stateless, sessions, verifier=verifier, resource_metadata_url=settings.rs_metadata_url
+    )
     mcp_endpoint = McpFrontDoor(
         ToolAuthLayer(
-            SessionRouter(stateless, sessions),
+            router,
             policies=policies,
             verifier=verifier,
             challenge_setting=settings.tool_auth_challenge,
@@ -133,6 +140,7 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     app.state.mcp_server = server
     app.state.policies = policies
     app.state.verifier = verifier
+    app.state.session_owners = router.owners  # None when no sessions are issued
     app.state.jwks = jwks  # jwks.as_request_count: requests sent to the AS (None in HS256 mode)
 
     # A Route, not a Mount: the endpoint is exactly /mcp, for every HTTP method the transport defines.
@@ -153,6 +161,7 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
         expose_headers=CORS_EXPOSE_HEADERS,
         max_age=600,
     )
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: CORS preflights get it too
     return app
 
 

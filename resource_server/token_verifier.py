@@ -9,10 +9,15 @@ The one place where a bearer token becomes a verified caller. Everything a token
    defeats ``alg=none`` and the HS256-with-the-public-key confusion) and ``typ: at+jwt``.
 3. The signature verifies with the AS key for the token's ``kid`` from the cached JWKS
    (:mod:`resource_server.jwks_cache`), or with ``JWT_SECRET`` in the HS256 demo mode.
-4. ``iss`` is ``AUTH_ISSUER``, ``aud`` contains ``MCP_RESOURCE`` (RFC 8707: a token minted
-   for another resource is useless here), ``exp``/``nbf`` hold with a small leeway.
+4. Every claim has the type RFC 9068 gives it (a ``scope`` list or an ``exp`` string is
+   ``invalid_token``, never a crash), ``iss`` is ``AUTH_ISSUER``, ``aud`` contains
+   ``MCP_RESOURCE`` (RFC 8707: a token minted for another resource is useless here),
+   ``exp``/``nbf``/``iat`` hold with a small leeway.
+5. It lives no longer than ``MAX_TOKEN_LIFETIME_SEC`` (``exp - iat``): this RS cannot see a
+   revocation, so the lifetime is the most a stolen token is good for.
 
-Steps 2 and 4 are :mod:`shared.tokens`, the same code the AS's introspection uses. The
+Steps 2, 4 and 5 are :mod:`shared.tokens`, the same code the AS's introspection uses; once a
+token passed them, its claims have the right types and nothing here checks them again. The
 token itself is never stored, logged, or passed on to another service. A token that passed
 is remembered by its SHA-256 (:mod:`resource_server.verified_tokens`), so the next call
 with it skips the signature check until it expires or its key leaves the JWK Set.
@@ -28,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from shared.jwks import hs256_key
-from shared.scopes import ScopeError, parse_scope
+from shared.scopes import parse_scope
 from shared.settings import Settings
 from shared.tokens import InvalidToken, read_header, verify_access_token
 
@@ -93,6 +98,7 @@ class TokenVerifier:
         self.algorithm = settings.jwt_alg
         self.issuer = settings.auth_issuer
         self.audience = settings.mcp_resource
+        self.max_lifetime_sec = settings.max_token_lifetime_sec
         self.jwks = jwks
         # HS256 is the demo mode: AS and RS share JWT_SECRET and no key is ever published.
         self._secret = hs256_key(settings.jwt_secret or "").private if settings.jwt_alg == "HS256" else None
@@ -118,18 +124,17 @@ class TokenVerifier:
 
     def _verified(self, token: str, key: Any) -> VerifiedToken:
         claims = verify_access_token(
-            token, key, algorithm=self.algorithm, issuer=self.issuer, audience=self.audience
+            token,
+            key,
+            algorithm=self.algorithm,
+            issuer=self.issuer,
+            audience=self.audience,
+            max_lifetime_sec=self.max_lifetime_sec,
         )
-        try:
-            scopes = parse_scope(claims.get("scope"))
-        except ScopeError as exc:
-            raise InvalidToken("the access token has a malformed 'scope' claim") from exc
-        if not isinstance(claims["sub"], str) or not isinstance(claims["client_id"], str):
-            raise InvalidToken("the access token's 'sub' and 'client_id' must be strings")
         return VerifiedToken(
             subject=claims["sub"],
             client_id=claims["client_id"],
-            scopes=scopes,
+            scopes=parse_scope(claims.get("scope")),  # well-formed: checked by shared.tokens
             expires_at=int(claims["exp"]),
             claims=MappingProxyType(claims),
         )

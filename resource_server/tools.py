@@ -34,7 +34,14 @@ from pydantic import BaseModel, Field
 from shared.scopes import NOTES_READ, NOTES_WRITE, PROFILE_READ, format_scope
 from shared.settings import Settings
 
-from .notes_store import MAX_NOTE_CHARS, Note, NoteRejected, NotesStore
+from .notes_store import (
+    MAX_NOTE_CHARS,
+    MAX_REQUEST_ID_CHARS,
+    REQUEST_ID_PATTERN,
+    Note,
+    NoteRejected,
+    NotesStore,
+)
 from .tool_policy import PUBLIC, ToolPolicies, VerifiedToken, caller, oauth2, optional
 from .widget import mcp_apps_extension, openai_widget_resource, widget_tool_meta
 
@@ -229,17 +236,38 @@ def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[
         oauth2(NOTES_WRITE),
         name="notes_add",
         title="Add a note",
-        description=f"Save a private note for the signed-in user (1–{MAX_NOTE_CHARS:,} characters).",
+        description=(
+            f"Save a private note for the signed-in user (1–{MAX_NOTE_CHARS:,} characters). "
+            "To retry safely after a lost answer, pass the same request_id (any fresh id of yours, "
+            "e.g. a UUID) with the same text: the note is then stored once and the retry returns it. "
+            "Reusing a request_id with a different text is an error."
+        ),
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False),
     )
     async def notes_add(
-        ctx: Context, text: Annotated[str, Field(description=f"the note, 1–{MAX_NOTE_CHARS:,} characters")]
+        ctx: Context,
+        text: Annotated[str, Field(description=f"the note, 1–{MAX_NOTE_CHARS:,} characters")],
+        request_id: Annotated[
+            str | None,
+            Field(
+                description=(
+                    f"optional idempotency key chosen by the client: 1–{MAX_REQUEST_ID_CHARS} letters, "
+                    "digits or . _ : - ; the same key returns the note stored with it, not a second copy"
+                ),
+                # Advertised in the schema; notes_store checks it, with a message that says how to fix it.
+                json_schema_extra={"maxLength": MAX_REQUEST_ID_CHARS, "pattern": REQUEST_ID_PATTERN},
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, NoteOut]:
         try:
-            note = await _state(ctx).notes.add(_signed_in(ctx).subject, text)
+            note, created = await _state(ctx).notes.add(_signed_in(ctx).subject, text, request_id=request_id)
         except NoteRejected as exc:
             raise ToolError(str(exc)) from exc
-        return _result(NoteOut.of(note), f"Saved note {note.id} at {note.created_at}.")
+        if created:
+            return _result(NoteOut.of(note), f"Saved note {note.id} at {note.created_at}.")
+        return _result(
+            NoteOut.of(note), f"Already saved as note {note.id} at {note.created_at} (same request_id)."
+        )
 
     @policies.tool(
         server,

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     auth_host: str = "127.0.0.1"
     rs_host: str = "127.0.0.1"
     access_token_ttl_sec: int = Field(600, ge=10, le=86400)
+    # The longest exp - iat the RS accepts. One day is the most ACCESS_TOKEN_TTL_SEC allows, so
+    # this project's AS never mints a token its RS refuses, even when the two read different
+    # environments; what it stops is a token from a buggy issuer or a leaked key that lives for years.
+    max_token_lifetime_sec: int = Field(86400, ge=60, le=86400 * 7)
     auth_code_ttl_sec: int = Field(600, ge=10, le=600)
     refresh_token_ttl_sec: int = Field(2_592_000, ge=60)
     oauth_allowed_redirect_uris: Annotated[tuple[str, ...], NoDecode] = DEFAULT_REDIRECT_URIS
@@ -177,6 +181,12 @@ class Settings(BaseSettings):
             )
         elif urlsplit(self.mcp_resource).fragment:
             raise ConfigError("MCP_RESOURCE must not contain a fragment (RFC 8707 §2); remove the '#…' part")
+        if self.max_token_lifetime_sec < self.access_token_ttl_sec:
+            raise ConfigError(
+                f"MAX_TOKEN_LIFETIME_SEC={self.max_token_lifetime_sec} is shorter than "
+                f"ACCESS_TOKEN_TTL_SEC={self.access_token_ttl_sec}: the RS would refuse every token "
+                "the AS issues; raise MAX_TOKEN_LIFETIME_SEC or lower ACCESS_TOKEN_TTL_SEC"
+            )
         if self.jwt_alg == "HS256":
             if not self.jwt_secret:
                 raise ConfigError(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 from starlette.testclient import TestClient
 
 from shared.jwks import SigningKey, generate_signing_key, jwks_document
@@ -169,6 +170,26 @@ def tool_result(response: httpx.Response) -> dict[str, Any]:
 
 
 MODERN = "2026-07-28"
+SESSION_PROTOCOL = "2025-11-25"  # the newest revision with initialize and Mcp-Session-Id
+
+
+def open_session(rs: RunningRS, token: str | None = None) -> dict[str, str]:
+    """``initialize`` + ``notifications/initialized``; the headers that name the new session."""
+    params = {
+        "protocolVersion": SESSION_PROTOCOL,
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1.0.0"},
+    }
+    response = rs.rpc.post("initialize", params, token=token, version=None)
+    assert response.status_code == 200, response.text
+    session = {"Mcp-Session-Id": response.headers["mcp-session-id"], "Mcp-Protocol-Version": SESSION_PROTOCOL}
+    notified = rs.client.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers={**MCP_HEADERS, **session},
+    )
+    assert notified.status_code == 202
+    return session
 
 
 def modern_request(
@@ -195,6 +216,44 @@ def modern_request(
 
 def b64url_json(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def signed_token(
+    overrides: dict[str, Any] | None = None,
+    *,
+    drop: tuple[str, ...] = (),
+    key: SigningKey = SIGNING_KEY,
+    issuer: str = ISSUER,
+    audience: str = RESOURCE,
+) -> str:
+    """A token signed with a real key whose claims are exactly ``mint``'s, then edited.
+
+    ``overrides`` replaces claims with any JSON value (a list ``scope``, a string ``exp``…) and
+    ``drop`` removes claims: the signature is genuine, so only the edited claims are wrong.
+    """
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": "user-alex",
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "signed-" + str(now),
+        "client_id": "client-1",
+        "scope": "profile:read notes:read notes:write",
+        "name": "Alex Example",
+    }
+    claims.update(overrides or {})
+    for name in drop:
+        claims.pop(name, None)
+    return sign_claims(claims, key)
+
+
+def sign_claims(claims: dict[str, Any], key: SigningKey) -> str:
+    """A JWS over exactly these claims (``jwt.encode`` would refuse some malformed ones)."""
+    headers = {"typ": "at+jwt", "kid": key.kid}
+    return jwt.api_jws.encode(json.dumps(claims).encode(), key.private, algorithm=key.alg, headers=headers)
 
 
 def forged_token(header: dict[str, Any], *, secret: bytes | None = None, scope: str = "notes:read") -> str:
