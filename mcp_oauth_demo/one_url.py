@@ -149,6 +149,15 @@ def one_url_settings(port: int = DEFAULT_PORT, **overrides: object) -> Settings:
     settings = load_settings(**ports, **overrides)
     if settings.public_url:
         return settings
+    for name in ("rs_base_url", "auth_issuer"):
+        value = getattr(settings, name)
+        if value != Settings.model_fields[name].default:
+            # A two-URL configuration (say, two tunnels): one URL cannot serve it.
+            raise ConfigError(
+                f"one-URL mode serves both servers at PUBLIC_URL, but {name.upper()}={value!r} "
+                "is set for two URLs; set PUBLIC_URL=<your tunnel's https URL> and remove RS_BASE_URL and "
+                "AUTH_ISSUER, or run the two servers with `.venv/bin/honcho start`"
+            )
     return load_settings(**ports, public_url=f"http://localhost:{port}", **overrides)
 
 

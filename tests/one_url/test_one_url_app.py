@@ -244,8 +244,33 @@ def test_settings_for_one_port(tmp_path: Path) -> None:
     assert (public.auth_issuer, public.rs_base_url) == (PUBLIC_URL, PUBLIC_URL)
 
 
+def test_a_two_url_configuration_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        one_url_settings(8000, _env_file=None, data_dir=tmp_path, rs_base_url="https://rs.example.test")
+    message = str(info.value)
+    assert "RS_BASE_URL='https://rs.example.test' is set for two URLs" in message
+    assert "set PUBLIC_URL=<your tunnel's https URL> and remove RS_BASE_URL and AUTH_ISSUER" in message
+
+
 def test_app_without_public_url_is_refused(tmp_path: Path) -> None:
     from shared.settings import load_settings
 
     with pytest.raises(ConfigError, match="needs PUBLIC_URL"):
         create_app(load_settings(_env_file=None, data_dir=tmp_path))
+
+
+def test_bad_configuration_ends_the_command_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from mcp_oauth_demo import one_url
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("PUBLIC_URL", "https://abc123.ngrok-free.app/")
+    assert one_url.run(argparse.Namespace(port=8000, host="127.0.0.1")) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        "configuration error: PUBLIC_URL='https://abc123.ngrok-free.app/' ends with '/'; "
+        "remove the trailing slash\n"
+    )
