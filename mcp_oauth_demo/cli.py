@@ -34,7 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_arguments(check)
     check.set_defaults(run=doctor.run)
+    _add_one_url(commands)
     return parser
+
+
+def _add_one_url(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``one-url``: both servers in one process behind one URL (:mod:`mcp_oauth_demo.one_url`)."""
+    from mcp_oauth_demo import one_url
+
+    serve = commands.add_parser(
+        "one-url",
+        help="serve the AS and the MCP server on one port (8000) for one tunnel: set PUBLIC_URL",
+        description=(one_url.__doc__ or "").split("\n\n")[0],
+    )
+    one_url.add_arguments(serve)
+    serve.set_defaults(run=one_url.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

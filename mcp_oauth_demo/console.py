@@ -254,3 +254,31 @@ class Console:
     ) -> None:
         self.request(response.request, request_headers)
         self.response(response, response_headers)
+
+
+# -- banners ---------------------------------------------------------------------------------
+def one_url_banner(
+    out: Console, *, listen: str, public_url: str, mcp_url: str, callbacks: Iterable[str]
+) -> None:
+    """What ``mcp-oauth-demo one-url`` prints before serving: the URL to paste, the callbacks allowed."""
+    from shared.settings import is_loopback_host
+
+    out.line(out.bold(f"mcp-oauth-demo, one URL: authorization server + MCP server on {listen}"))
+    out.line(f"  public URL (PUBLIC_URL)  {public_url}")
+    out.line(f"  issuer (RFC 8414)        {public_url}/.well-known/oauth-authorization-server")
+    out.line(f"  resource (RFC 9728)      {public_url}/.well-known/oauth-protected-resource/mcp")
+    out.line(f"  MCP server URL           {out.bold(out.cyan(mcp_url))}")
+    out.line("  redirect URIs the AS accepts (OAUTH_ALLOWED_REDIRECT_URIS; loopback ones always):")
+    for uri in callbacks:
+        out.line(f"    {uri}")
+    if is_loopback_host(urlsplit(public_url).hostname):
+        out.line(
+            f"  Local only. For ChatGPT or Claude: run `ngrok http {urlsplit(listen).port}`, then restart "
+            "with PUBLIC_URL=<its https URL>."
+        )
+    else:
+        out.line(
+            f"  In ChatGPT or Claude, create a connector with {mcp_url} and OAuth; "
+            "sign in as alex / password."
+        )
+    out.line(f"  Check the setup: PUBLIC_URL={public_url} .venv/bin/mcp-oauth-demo doctor")

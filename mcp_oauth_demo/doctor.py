@@ -47,7 +47,14 @@ BROWSER_ORIGIN = "http://localhost:6274"
 # Below the RS's verification leeway but worth a warning: it eats into that margin.
 CLOCK_WARN_SEC = 5.0
 DOCTOR_CLIENT_NAME = "mcp-oauth-demo doctor"
-START_SERVERS = "start both servers: `.venv/bin/honcho start` from the project folder"
+START_SERVERS = (
+    "start the servers from the project folder: `.venv/bin/mcp-oauth-demo one-url` (one URL, PUBLIC_URL) "
+    "or `.venv/bin/honcho start` (two URLs)"
+)
+# The one-URL mode's tunnel, as README's "Connect ChatGPT (or Claude) through ngrok" sets it up.
+ONE_TUNNEL = (
+    "one tunnel, `ngrok http 8000`, with PUBLIC_URL=<its https URL> and `.venv/bin/mcp-oauth-demo one-url`"
+)
 
 
 @dataclass(frozen=True)
@@ -71,16 +78,17 @@ PROBLEMS: tuple[Problem, ...] = (
         "https",
         "A client refuses a public URL that uses http",
         "RS_BASE_URL, AUTH_ISSUER and MCP_RESOURCE use https unless their host is loopback",
-        "use https for every public URL: run `ngrok http 3000` and put its https URL in RS_BASE_URL "
-        "(and the AS's tunnel URL in AUTH_ISSUER); OAuth 2.1 allows http only on localhost",
+        f"use https for every public URL — simplest is {ONE_TUNNEL}; or two tunnels (`ngrok http 3000`, "
+        "`ngrok http 4000`) whose https URLs go into RS_BASE_URL and AUTH_ISSUER. OAuth 2.1 allows http only "
+        "on localhost",
     ),
     Problem(
         "public-rs-local-as",
         "ChatGPT/Claude find the server but cannot sign in: RS_BASE_URL is public (ngrok) and AUTH_ISSUER "
         "is still localhost",
         "RS_BASE_URL's host is public while AUTH_ISSUER's host is loopback",
-        "expose the AS too (a second tunnel, e.g. `ngrok http 4000`), set AUTH_ISSUER to its https URL "
-        "and restart both servers",
+        f"expose the AS too — simplest is one URL for both: {ONE_TUNNEL}; or a second tunnel "
+        "(`ngrok http 4000`) with AUTH_ISSUER=<its https URL>, then restart both servers",
     ),
     Problem(
         "redirect-allowlist",
@@ -101,7 +109,8 @@ PROBLEMS: tuple[Problem, ...] = (
         "rs-reachable",
         "The resource server is not running, or not reachable at RS_BASE_URL",
         "GET the path-aware protected resource metadata URL",
-        f"{START_SERVERS}; check RS_BASE_URL and RS_PORT; with ngrok, check that the tunnel is up",
+        f"{START_SERVERS}; check PUBLIC_URL (or RS_BASE_URL and RS_PORT); with ngrok, check that the tunnel "
+        "is up and forwards to the right port (8000 for one URL, 3000 for the RS)",
     ),
     Problem(
         "prm",
@@ -136,7 +145,8 @@ PROBLEMS: tuple[Problem, ...] = (
         "as-reachable",
         "The authorization server is not running, or not reachable at AUTH_ISSUER",
         "GET <AUTH_ISSUER>/.well-known/oauth-authorization-server",
-        f"{START_SERVERS}; check AUTH_ISSUER and AUTH_PORT; with ngrok, check the AS's tunnel",
+        f"{START_SERVERS}; check PUBLIC_URL (or AUTH_ISSUER and AUTH_PORT); with ngrok, check the tunnel "
+        "(8000 for one URL, 4000 for the AS)",
     ),
     Problem(
         "issuer",
@@ -159,6 +169,15 @@ PROBLEMS: tuple[Problem, ...] = (
         "GET the metadata's jwks_uri: reachable, and keys with `kid` (none in HS256 mode)",
         "jwks_uri is built from AUTH_ISSUER: the RS must reach it (same machine: it does); look at the AS "
         "log for key errors in DATA_DIR",
+    ),
+    Problem(
+        "one-url",
+        "With PUBLIC_URL (one URL for both servers), clients find the MCP server but cannot sign in",
+        "PUBLIC_URL serves both discovery documents, and the AS `issuer` and the PRM `authorization_servers` "
+        "are exactly PUBLIC_URL",
+        "run both servers as one process behind one tunnel: `ngrok http 8000`, then "
+        "`.venv/bin/mcp-oauth-demo one-url` with PUBLIC_URL=<the tunnel's https URL> (no trailing slash) in "
+        ".env or the environment; leave RS_BASE_URL and AUTH_ISSUER unset",
     ),
     Problem(
         "cors",
@@ -357,10 +376,8 @@ def check_config(probe: Probe) -> Iterator[Finding]:
         yield fail("config", probe.config_error)
     else:
         s = probe.settings
-        yield ok(
-            "config",
-            f"RS_BASE_URL={s.rs_base_url}  AUTH_ISSUER={s.auth_issuer}  MCP_RESOURCE={s.mcp_resource}",
-        )
+        urls = f"RS_BASE_URL={s.rs_base_url}  AUTH_ISSUER={s.auth_issuer}  MCP_RESOURCE={s.mcp_resource}"
+        yield ok("config", f"PUBLIC_URL={s.public_url}  {urls}" if s.public_url else urls)
 
 
 @check("Configuration")
@@ -389,7 +406,8 @@ def check_public_rs_local_as(probe: Probe) -> Iterator[Finding]:
     elif is_loopback_host(rs_host):
         yield ok("public-rs-local-as", "local setup (RS and AS on this machine)")
     else:
-        yield ok("public-rs-local-as", "RS and AS both public")
+        both = "at one URL (PUBLIC_URL)" if probe.settings.public_url else "both public"
+        yield ok("public-rs-local-as", f"RS and AS {both}")
 
 
 @check("Configuration")
@@ -530,6 +548,32 @@ def check_jwks(probe: Probe) -> Iterator[Finding]:
         yield fail("jwks", f"{fetched.url} has no usable key (keys: {len(keys)}, each needs a kid)")
     else:
         yield ok("jwks", f"JWKS reachable at {fetched.url}: {len(keys)} key(s) with kid")
+
+
+@check("One URL")
+def check_one_url(probe: Probe) -> Iterator[Finding]:
+    """PUBLIC_URL: both documents at the one origin, each naming it (RFC 8414 §3.3, RFC 9728 §3.3)."""
+    public_url = probe.settings.public_url
+    if not public_url:
+        yield skip("one-url", "two URLs (PUBLIC_URL unset); one tunnel is simpler: see README, ngrok")
+        return
+    prm, metadata = probe.prm, probe.as_metadata
+    missing = [
+        f"{fetched.url} gave {fetched.problem()}" for fetched in (prm, metadata) if fetched.document is None
+    ]
+    if missing:
+        yield fail("one-url", f"PUBLIC_URL={public_url} does not serve both documents: " + "; ".join(missing))
+        return
+    assert prm.document is not None and metadata.document is not None
+    wrong = []
+    if metadata.document.get("issuer") != public_url:
+        wrong.append(f"the AS's issuer is {metadata.document.get('issuer')!r}")
+    if prm.document.get("authorization_servers") != [public_url]:
+        wrong.append(f"the PRM's authorization_servers is {prm.document.get('authorization_servers')!r}")
+    if wrong:
+        yield fail("one-url", f"PUBLIC_URL={public_url}, but " + " and ".join(wrong))
+    else:
+        yield ok("one-url", f"one URL for both servers: issuer and authorization_servers are {public_url}")
 
 
 def _exposes(response: httpx.Response, header: str) -> bool:

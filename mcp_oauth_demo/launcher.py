@@ -4,6 +4,8 @@ The end-to-end tests, the benchmarks and the walkthrough's ``--start`` mode all 
 same thing `honcho start` does — both servers on their own ports, sharing one configuration —
 but on free loopback ports and a throw-away ``DATA_DIR``. This module does that and waits
 until each server answers its discovery document (RFC 8414 §3 for the AS, RFC 9728 §3 for the RS).
+:func:`running_one_url` does the same for the one-URL mode (:mod:`mcp_oauth_demo.one_url`):
+both servers in one process on one port, ``PUBLIC_URL=http://127.0.0.1:<port>``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +65,10 @@ class ServerProcess:
 
 @dataclass
 class Pair:
-    """Both servers of the demo, with the environment they were started with."""
+    """Both servers of the demo, with the environment they were started with.
+
+    In one-URL mode ``auth`` and ``rs`` are the same process, and issuer = RS base URL.
+    """
 
     auth: ServerProcess
     rs: ServerProcess
@@ -90,7 +95,8 @@ def pair_environment(data_dir: Path, *, auth_port: int, rs_port: int, **override
         key: value
         for key, value in os.environ.items()
         # Variables of the developer's shell must not leak into a test pair.
-        if key.upper() not in {"MCP_RESOURCE", "JWT_ALG", "JWT_SECRET", "STORE", "TOOL_AUTH_CHALLENGE"}
+        if key.upper()
+        not in {"MCP_RESOURCE", "JWT_ALG", "JWT_SECRET", "STORE", "TOOL_AUTH_CHALLENGE", "PUBLIC_URL"}
     }
     env.update(
         {
@@ -116,14 +122,20 @@ def start_server(
 
 
 def launch_server(
-    name: str, module: str, env: Mapping[str, str], ready_url: str, log_dir: Path, cwd: Path | None = None
+    name: str,
+    module: str,
+    env: Mapping[str, str],
+    ready_url: str,
+    log_dir: Path,
+    cwd: Path | None = None,
+    args: Sequence[str] = (),
 ) -> ServerProcess:
-    """Run ``python -m <module>`` with its output in ``<log_dir>/<name>.log``; does not wait."""
+    """Run ``python -m <module> <args>`` with its output in ``<log_dir>/<name>.log``; does not wait."""
     log_path = log_dir / f"{name}.log"
     log_file = log_path.open("ab")
     # cwd outside the repo by default so a developer's .env cannot change the test's settings.
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", module, *args],
         env=dict(env),
         cwd=str(cwd or log_dir),
         stdout=log_file,
@@ -183,3 +195,35 @@ def running_pair(data_dir: Path, **overrides: str) -> Iterator[Pair]:
     finally:
         pair.rs.stop()
         pair.auth.stop()
+
+
+def one_url_environment(data_dir: Path, *, port: int, **overrides: str) -> dict[str, str]:
+    """The one-URL process's environment: PUBLIC_URL on loopback, which issuer and RS base URL follow."""
+    public_url = f"http://127.0.0.1:{port}"
+    return pair_environment(data_dir, auth_port=port, rs_port=port, PUBLIC_URL=public_url, **overrides)
+
+
+def start_one_url(env: Mapping[str, str], log_dir: Path) -> ServerProcess:
+    """``python -m mcp_oauth_demo.one_url`` on ``RS_PORT``; ready once the RS's metadata answers."""
+    server = launch_server(
+        "one-url",
+        "mcp_oauth_demo.one_url",
+        env,
+        env["PUBLIC_URL"] + "/.well-known/oauth-protected-resource/mcp",
+        log_dir,
+        args=["--port", env["RS_PORT"]],
+    )
+    wait_ready(server)
+    return server
+
+
+@contextmanager
+def running_one_url(data_dir: Path, **overrides: str) -> Iterator[Pair]:
+    """Both servers as one process on a free loopback port (one-URL mode); stopped on exit."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = one_url_environment(data_dir, port=free_port(), **overrides)
+    server = start_one_url(env, data_dir)
+    try:
+        yield Pair(auth=server, rs=server, env=env, data_dir=data_dir)
+    finally:
+        server.stop()

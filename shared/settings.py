@@ -5,6 +5,10 @@ they agree on the issuer, the resource identifier and the token algorithm. ``AUT
 and ``MCP_RESOURCE`` stay literal strings: a URL type would add or drop a trailing slash
 and then ``iss``/``aud`` would no longer match byte for byte (RFC 8414 §3.3, RFC 9068 §4).
 
+``PUBLIC_URL`` is the one-URL mode (:mod:`mcp_oauth_demo.one_url`): both servers behind one
+origin, so it stands for ``AUTH_ISSUER`` and ``RS_BASE_URL`` at once (and ``MCP_RESOURCE`` follows
+as ``PUBLIC_URL/mcp``). It has no path, because it is the issuer (RFC 8414 §2).
+
 A misconfiguration stops startup with one line naming the variable and the fix
 (:func:`load_settings`), never with a traceback.
 """
@@ -81,6 +85,8 @@ class Settings(BaseSettings):
 
     rs_base_url: str = "http://localhost:3000"
     auth_issuer: str = "http://localhost:4000"
+    # One origin for both servers (one-URL mode): sets rs_base_url and auth_issuer; empty = two URLs.
+    public_url: str = ""
     mcp_resource: str = ""  # empty means f"{rs_base_url}/mcp"
     auth_port: int = Field(4000, ge=1, le=65535)
     rs_port: int = Field(3000, ge=1, le=65535)
@@ -128,6 +134,12 @@ class Settings(BaseSettings):
     def _check_issuer(cls, value: str) -> str:
         return _check_base_url("AUTH_ISSUER", value, allow_path=False)
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        # The issuer part of PUBLIC_URL forbids a path: RFC 8414 metadata sits at the origin's root.
+        return _check_base_url("PUBLIC_URL", value, allow_path=False) if value else value
+
     @field_validator("oauth_allowed_redirect_uris")
     @classmethod
     def _check_redirects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -167,6 +179,22 @@ class Settings(BaseSettings):
                 f"use only {format_scope(RESOURCE_SCOPES)!r}, or leave it empty for all of them"
             )
         return format_scope(scopes)
+
+    @model_validator(mode="after")
+    def _apply_public_url(self) -> Settings:
+        """``PUBLIC_URL`` becomes the issuer and the RS base URL; runs before the checks below."""
+        if not self.public_url:
+            return self
+        for name in ("rs_base_url", "auth_issuer"):
+            value, default = getattr(self, name), type(self).model_fields[name].default
+            # The default is what .env.example spells out, so only a deliberate other URL conflicts.
+            if value not in (default, self.public_url):
+                raise ConfigError(
+                    f"PUBLIC_URL={self.public_url!r} serves both servers, but {name.upper()}={value!r}; "
+                    f"remove {name.upper()} (PUBLIC_URL sets it) or unset PUBLIC_URL for two URLs"
+                )
+            setattr(self, name, self.public_url)
+        return self
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
