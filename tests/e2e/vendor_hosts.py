@@ -143,11 +143,13 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
 class VendorHosts:
     """The vendor hosts' HTTPS server; start it with :func:`vendor_hosts`."""
 
+    address: str
     port: int
     ca_file: Path
     hosts: tuple[str, ...]
     documents: dict[tuple[str, str], Served] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
+    connections: int = 0  # TCP connections accepted, TLS or not
 
     def serve(
         self,
@@ -167,7 +169,7 @@ class VendorHosts:
 
     def overrides(self, hosts: Sequence[str] | None = None) -> str:
         """The ``OAUTH_FETCH_HOST_OVERRIDES`` value sending ``hosts`` (default: all) here."""
-        return ",".join(f"{host}=127.0.0.1:{self.port}" for host in (hosts or self.hosts))
+        return ",".join(f"{host}={self.address}:{self.port}" for host in (hosts or self.hosts))
 
     def environment(self, hosts: Sequence[str] | None = None) -> dict[str, str]:
         """What an AS process needs in its environment to fetch from these hosts."""
@@ -199,9 +201,20 @@ def _handler(vendor: VendorHosts, sni_of: dict[int, str | None]) -> type[BaseHTT
     return Handler
 
 
+class _CountingServer(ThreadingHTTPServer):
+    vendor: VendorHosts | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        if self.vendor is not None:
+            self.vendor.connections += 1
+        return super().get_request()
+
+
 @contextmanager
-def vendor_hosts(directory: Path, hosts: Sequence[str] = VENDOR_HOSTS) -> Iterator[VendorHosts]:
-    """Serve ``hosts`` over HTTPS on a free 127.0.0.1 port until the block ends."""
+def vendor_hosts(
+    directory: Path, hosts: Sequence[str] = VENDOR_HOSTS, *, address: str = "127.0.0.1", port: int = 0
+) -> Iterator[VendorHosts]:
+    """Serve ``hosts`` over HTTPS on ``address`` (a free port by default) until the block ends."""
     ca = TestCA.create()
     key, certificate = ca.issue(list(hosts))
     cert_file = directory / "vendor-hosts.pem"
@@ -215,15 +228,17 @@ def vendor_hosts(directory: Path, hosts: Sequence[str] = VENDOR_HOSTS) -> Iterat
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file)
     context.sni_callback = lambda sock, name, _ctx: sni_of.__setitem__(id(sock), name)  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = _CountingServer((address, port), BaseHTTPRequestHandler)
     server.daemon_threads = True
     server.socket = context.wrap_socket(server.socket, server_side=True)
     vendor = VendorHosts(
+        address=address,
         port=int(server.server_address[1]),
         ca_file=ca.write_pem(directory / "vendor-ca.pem"),
         hosts=tuple(hosts),
     )
     server.RequestHandlerClass = _handler(vendor, sni_of)
+    server.vendor = vendor
     thread = threading.Thread(target=server.serve_forever, name="vendor-hosts", daemon=True)
     thread.start()
     try:
