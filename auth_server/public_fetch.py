@@ -112,11 +112,15 @@ class PublicFetcher:
             import httpcore  # on first use: most runs of the AS never fetch anything
             import httpx
 
-            transport = httpx.AsyncHTTPTransport()  # reads SSL_CERT_FILE / SSL_CERT_DIR (trust_env)
+            limits = httpx.Limits(max_connections=20, max_keepalive_connections=5)
+            transport = httpx.AsyncHTTPTransport(limits=limits)  # reads SSL_CERT_FILE (trust_env)
             # httpx has no argument for a network backend; its pool is rebuilt around ours with
-            # the same TLS context, so nothing else about the transport changes.
+            # the same TLS context and limits, so nothing else about the transport changes.
             transport._pool = httpcore.AsyncConnectionPool(
                 ssl_context=transport._pool._ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
                 network_backend=VettedNetworkBackend(self.vetted_targets),
             )
             self._http = httpx.AsyncClient(
@@ -154,7 +158,9 @@ class PublicFetcher:
                 "internationalized name in its xn-- form), not an IP address"
             )
         if port != HTTPS_PORT:
-            raise FetchRefused(f"{field} {url!r} names port {port}; documents are only fetched from port 443")
+            raise FetchRefused(
+                f"{field} {url!r} names port {port}; documents and keys are only fetched from port 443"
+            )
         if parts.path in ("", "/"):
             raise FetchRefused(f"{field} {url!r} must have a path")
         problem = path_problem(parts.path)
