@@ -2,7 +2,8 @@
 
 Listens on ``AUTH_HOST`` (default 127.0.0.1) and ``AUTH_PORT`` (default 4000). Before
 starting uvicorn it opens the store and the keys once, so a misconfiguration ends the
-process with one line naming the variable and the fix instead of a traceback.
+process with one line naming the variable and the fix instead of a traceback. A warning line
+names every ``OAUTH_FETCH_HOST_OVERRIDES`` entry, a testing aid that must not reach production.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def main() -> int:
     print(f"  metadata {settings.as_metadata_url}", flush=True)
     print(f"  jwks     {issuer}/oauth2/jwks", flush=True)
     print("  demo user: alex / password (log in on the page a client opens for you)", flush=True)
+    for name, (address, port) in settings.oauth_fetch_host_overrides.items():
+        shown = f"[{address}]" if ":" in address else address
+        print(
+            f"WARNING: OAUTH_FETCH_HOST_OVERRIDES sends fetches for https://{name}/ to {shown}:{port} "
+            "without the public-address check; a testing aid, never set it in production",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.run(create_app(settings), host=host, port=settings.auth_port, log_level="info")
     return 0
 

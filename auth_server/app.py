@@ -62,6 +62,9 @@ def build_context(
     fetcher = ClientMetadataFetcher(
         http_client, settings.oauth_allowed_client_metadata_hosts, resolver=resolver
     )
+    # A testing aid (OAUTH_FETCH_HOST_OVERRIDES); the fetcher takes it as an attribute so the
+    # document fetcher's constructor need not carry it.
+    fetcher.fetcher.host_overrides = dict(settings.oauth_fetch_host_overrides)
     return AuthServer(
         settings=settings,
         store=store,

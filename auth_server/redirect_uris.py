@@ -1,10 +1,14 @@
-"""Which redirect URIs a client may use: the allowlist policy (SPEC §2) and RFC 8252.
+"""Which redirect URIs a client may use: the allowlist policy (``OAUTH_ALLOWED_REDIRECT_URIS``) and RFC 8252.
 
 The redirect URI is where the authorization code goes, so it is the one thing an
 attacker most wants to choose. Three layers guard it:
 
-1. **Shape** (RFC 6749 §3.1.2): absolute, no fragment, no user:password@, and never a
-   scheme that runs code in the browser (``javascript:``, ``data:`` …).
+1. **Shape** (RFC 6749 §3.1.2): absolute, no fragment, no user:password@, never a scheme
+   that runs code in the browser (``javascript:``, ``data:`` …), and for http(s) a path that
+   every reader understands alike — no dot segments, no encoded dots or slashes
+   (:mod:`auth_server.url_paths`). Without that last rule the prefix entry below could be
+   escaped: Chromium reads ``https://chatgpt.com/connector/oauth/.%2e/.%2e/x`` as
+   ``https://chatgpt.com/x``.
 2. **Allowlist** (``OAUTH_ALLOWED_REDIRECT_URIS``): an exact entry, or an entry ending in
    ``*`` that is a prefix on a fixed https host and path (ChatGPT puts a connector id at
    the end of its callback). Loopback redirects — ``http://127.0.0.1:<port>/…``,
@@ -12,7 +16,10 @@ attacker most wants to choose. Three layers guard it:
    code then never leaves the user's machine (RFC 8252 §7.3, §8.3).
 3. **Exact match at authorization time** (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.1): the request's
    ``redirect_uri`` must be one the client registered, character for character — except the
-   port of a loopback redirect, which native apps pick at run time (RFC 8252 §7.3).
+   port of a loopback redirect, which native apps pick at run time (RFC 8252 §7.3). Only the
+   port: a ``user@`` or a ``#fragment`` added to a loopback redirect is a different URI
+   (RFC 9700 §4.1.3), and would let the consent page show a host such as
+   ``claude.ai@127.0.0.1``.
 
 ``application_type`` (OpenID Connect DCR §2) is checked against the URIs: a ``web`` client
 runs on a server and cannot receive a private-use scheme such as ``com.example.app:/cb``
@@ -25,11 +32,16 @@ loopback or a private-use scheme, ``web`` otherwise — rather than apply OIDC's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import SplitResult, urlsplit
 
+from auth_server.url_paths import character_problem, path_problem
+
 MAX_REDIRECT_URI_LENGTH = 2000
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# The port of a loopback redirect, right after the host: the one part that may differ.
+_LOOPBACK_PORT = re.compile(r"^(https?://(?:127\.0\.0\.1|\[::1\]|localhost))(?::[0-9]*)?(?=[/?]|$)", re.I)
 _CODE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "about", "filesystem"})
 _ALLOWLIST_HINT = "add it to OAUTH_ALLOWED_REDIRECT_URIS (comma-separated) or use a loopback redirect"
 
@@ -42,8 +54,9 @@ def parse_redirect_uri(uri: str) -> SplitResult:
     """Check the shape of a redirect URI (RFC 6749 §3.1.2) and return its parts."""
     if len(uri) > MAX_REDIRECT_URI_LENGTH:
         raise RedirectURIError(f"redirect URI is longer than {MAX_REDIRECT_URI_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\\" for ch in uri):
-        raise RedirectURIError(f"redirect URI {uri!r} contains whitespace, control characters or '\\'")
+    problem = character_problem(uri)
+    if problem:
+        raise RedirectURIError(f"redirect URI {uri!r} {problem}")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 — raises ValueError for a malformed port
@@ -61,6 +74,9 @@ def parse_redirect_uri(uri: str) -> SplitResult:
             raise RedirectURIError(f"redirect URI {uri!r} has no host")
         if parts.username is not None or parts.password is not None:
             raise RedirectURIError(f"redirect URI {uri!r} contains user:password@; remove it")
+        problem = path_problem(parts.path)
+        if problem:
+            raise RedirectURIError(f"redirect URI {uri!r} {problem}")
     elif "." not in scheme:
         # RFC 8252 §7.1: private-use schemes are reverse domain names (com.example.app).
         raise RedirectURIError(f"redirect URI {uri!r}: a private-use scheme must be a reverse domain name")
@@ -72,17 +88,19 @@ def is_loopback_redirect(uri: str) -> bool:
     return parts.scheme in ("http", "https") and (parts.hostname or "").lower() in LOOPBACK_HOSTS
 
 
-def _without_port(parts: SplitResult) -> tuple[str, str, str, str]:
-    return (parts.scheme, (parts.hostname or "").lower(), parts.path, parts.query)
+def _without_loopback_port(uri: str) -> str | None:
+    """``uri`` with the port of its loopback host removed, or ``None`` if it is no such URI."""
+    stripped, count = _LOOPBACK_PORT.subn(r"\1", uri, count=1)
+    return stripped if count else None
 
 
 def redirect_matches(requested: str, registered: str) -> bool:
-    """Exact string match; for loopback redirects any port (RFC 8252 §7.3)."""
+    """Exact string match; for loopback redirects, exact except the port (RFC 8252 §7.3)."""
     if requested == registered:
         return True
-    if is_loopback_redirect(requested) and is_loopback_redirect(registered):
-        return _without_port(urlsplit(requested)) == _without_port(urlsplit(registered))
-    return False
+    # Userinfo before the host, or a fragment after the path, keeps the strings different.
+    requested_rest = _without_loopback_port(requested)
+    return requested_rest is not None and requested_rest == _without_loopback_port(registered)
 
 
 def find_registered(requested: str, registered: Iterable[str]) -> str | None:
@@ -97,11 +115,10 @@ class RedirectPolicy:
         self.prefixes = tuple(urlsplit(entry[:-1]) for entry in allowed if entry.endswith("*"))
 
     def _matches_prefix(self, parts: SplitResult) -> bool:
+        # parse_redirect_uri already refused dot segments and encoded dots, which could climb
+        # out of the fixed path in the browser; what is left means the same to every reader.
         if parts.scheme != "https":
             return False
-        segments = parts.path.split("/")
-        if any(seg in (".", "..") or seg.lower() in ("%2e", "%2e%2e") for seg in segments):
-            return False  # a dot segment could climb out of the fixed path
         return any(
             parts.netloc.lower() == prefix.netloc.lower() and parts.path.startswith(prefix.path)
             for prefix in self.prefixes

@@ -78,6 +78,29 @@ def _check_base_url(name: str, value: str, *, allow_path: bool) -> str:
     return value
 
 
+def parse_host_overrides(value: str) -> dict[str, tuple[str, int]]:
+    """``OAUTH_FETCH_HOST_OVERRIDES``: ``host=ip:port`` entries (``[v6]:port`` for IPv6), comma-separated."""
+    overrides: dict[str, tuple[str, int]] = {}
+    for entry in (item.strip() for item in value.split(",")):
+        if not entry:
+            continue
+        host, _, target = entry.partition("=")
+        address, _, port = target.strip().rpartition(":")
+        address = address.strip("[]")
+        try:
+            ipaddress.ip_address(address)
+            port_number = int(port)
+        except ValueError:
+            port_number = 0
+        if not host.strip() or not 1 <= port_number <= 65535:
+            raise ConfigError(
+                f"OAUTH_FETCH_HOST_OVERRIDES entry {entry!r} is not host=ip:port; write e.g. "
+                "claude.ai=127.0.0.1:8443 (an IPv6 address in brackets: claude.ai=[::1]:8443)"
+            )
+        overrides[host.strip().lower()] = (address, port_number)
+    return overrides
+
+
 class Settings(BaseSettings):
     """Every variable of SPEC §2; names are the environment variable names, case-insensitive."""
 
@@ -102,6 +125,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_sec: int = Field(2_592_000, ge=60)
     oauth_allowed_redirect_uris: Annotated[tuple[str, ...], NoDecode] = DEFAULT_REDIRECT_URIS
     oauth_allowed_client_metadata_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CLIENT_METADATA_HOSTS
+    # Testing aid: "host=ip:port,…" sends the AS's fetches for a host to an address of the
+    # operator's choosing (no DNS, no public-address check); see auth_server.public_fetch.
+    oauth_fetch_host_overrides: Annotated[dict[str, tuple[str, int]], NoDecode] = Field(default_factory=dict)
     tool_auth_challenge: Literal["http", "result", "auto"] = "auto"
     # The scopes a 401 asks for, space-separated; empty means every scope the tools use
     # (resource_server.tool_policy explains the strategy). See challenge_scopes.
@@ -123,6 +149,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("oauth_fetch_host_overrides", mode="before")
+    @classmethod
+    def _parse_host_overrides(cls, value: object) -> object:
+        return parse_host_overrides(value) if isinstance(value, str) else value
 
     @field_validator("rs_base_url")
     @classmethod
