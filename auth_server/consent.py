@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from auth_server.authorize import AuthorizationRequest, issue_code, pending_request, redirect_to_client
+from auth_server.authorize import (
+    AuthorizationRequest,
+    check_redirect_policy,
+    issue_code,
+    pending_request,
+    redirect_to_client,
+)
 from auth_server.context import server
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.login import page_url
@@ -66,18 +72,19 @@ async def consent(request: Request) -> Response:
         return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
     authorization: AuthorizationRequest | None = context.pending.pop(request_id, session.sid)
     assert authorization is not None  # checked just above, in the same event-loop step
-    issuer = context.settings.auth_issuer
     if form.get("action") != "approve":
         return redirect_to_client(
+            context,
             authorization.redirect_uri,
             {
                 "error": "access_denied",
                 "error_description": "the user denied access",
                 "state": authorization.state,
             },
-            issuer=issuer,
         )
+    # Checked before a code exists: a URI the policy refuses gets an error page and no code.
+    check_redirect_policy(context, authorization.redirect_uri)
     code = issue_code(context, authorization, session.sub)
     return redirect_to_client(
-        authorization.redirect_uri, {"code": code, "state": authorization.state}, issuer=issuer
+        context, authorization.redirect_uri, {"code": code, "state": authorization.state}
     )
