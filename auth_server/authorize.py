@@ -50,6 +50,7 @@ from auth_server.errors import OAuthError
 from auth_server.pages import PageError
 from auth_server.params import Params, query_params
 from auth_server.redirect_uris import RedirectURIError, find_registered, is_loopback_redirect
+from auth_server.sessions import PendingRequestsFull
 from auth_server.store import CodeRecord, secret_hash
 from auth_server.users import get_user
 from shared.pkce import S256, is_valid_challenge
@@ -266,6 +267,30 @@ def issue_code(context: AuthServer, request: AuthorizationRequest, sub: str) -> 
     return code
 
 
+def _too_many_pending(exc: PendingRequestsFull, client_name: str) -> PageError:
+    """A page for the user, who is in the browser here, with when to try again.
+
+    A page rather than ``error=temporarily_unavailable`` at the client: it says how long to
+    wait, and it is what an attacker's flood gets too, so the flood never reaches a client.
+    """
+    wait = f"Try again in {exc.retry_after // 60 + 1} minute(s)."
+    if exc.scope == "for this client":
+        return PageError(
+            "Too many sign-ins in progress",
+            f"Too many sign-ins to {client_name} are waiting for a login right now. {wait} "
+            "Sign-ins already in progress are not affected.",
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    return PageError(
+        "The sign-in service is busy",
+        f"This server has too many sign-ins waiting for a login right now. {wait} "
+        "Sign-ins already in progress are not affected.",
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 @router.get("/oauth2/authorize")
 async def authorize(request: Request) -> RedirectResponse:
     context = server(request)
@@ -278,7 +303,15 @@ async def authorize(request: Request) -> RedirectResponse:
             {"error": exc.error, "error_description": exc.description, "state": exc.state},
         )
     session = context.sessions.load(request)
-    request_id = context.pending.add(authorization, session.sid)
+    try:
+        request_id = context.pending.add(
+            authorization,
+            session.sid,
+            client_id=authorization.client_id,
+            source=request.client.host if request.client else "?",
+        )
+    except PendingRequestsFull as exc:
+        raise _too_many_pending(exc, authorization.client_name) from None
     signed_in = session.sub is not None and get_user(session.sub) is not None
     next_page = "/oauth2/consent" if signed_in else "/oauth2/login"
     response = RedirectResponse(f"{next_page}?{urlencode({'request_id': request_id})}", status_code=303)
