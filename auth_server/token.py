@@ -16,12 +16,13 @@
 AS MUST deny it). Whether the tokens of the first exchange are revoked (§4.1.2 SHOULD, RFC
 9700 §4.5) depends on what the second request proves:
 
-* *the client's own ``code_verifier`` within* :data:`RETRY_WINDOW_SEC` *of the first
-  exchange* — the client retrying a request whose answer it did not see (ChatGPT has been
-  seen POSTing ``/token`` twice). Nothing is revoked: doing so would sign out the user of a
-  client that did everything right. The cost: PKCE's verifier never leaves the client, so
-  a second holder of it has broken into the client (or its TLS to this server) and could
-  take its tokens anyway; such an attacker who *won* the race keeps what it won.
+* *the code's own client with the right* ``code_verifier`` *within* :data:`RETRY_WINDOW_SEC`
+  *(60 s) of the first exchange* — the client retrying a request whose answer it did not
+  see (ChatGPT has been seen POSTing ``/token`` twice). Nothing is revoked: doing so would
+  sign out the user of a client that did everything right. The cost: PKCE's verifier
+  never leaves the client, so a second holder of it has broken into the client (or its
+  TLS to this server) and could take its tokens anyway; such an attacker who *won* the
+  race keeps what it won.
 * *the verifier, later than that* — no client retries a code minutes later; two holders of
   the verifier are likelier, so the first exchange's grant is revoked.
 * *no verifier, a wrong one, or another client* — proves nothing: PKCE already kept that
@@ -50,8 +51,10 @@ token. The client's own refresh token is dead from then on; at the client's next
 it is presented, reuse is detected and the whole family — the attacker's tokens included
 — is revoked. So the attacker keeps access until the victim's next refresh (access tokens
 are JWTs the RS checks locally: up to ``ACCESS_TOKEN_TTL_SEC`` more). A token stolen later
-than 60 s after its rotation revokes the family at once, as before; a token stolen before
-its rotation is a race that rotation alone decides, as before.
+than 60 s after its rotation revokes the family at once, as before. For a token stolen
+*before* its rotation, whichever party presents it second within the window takes the
+family over and the other's next refresh revokes it — where strict detection would revoke
+at that second presentation.
 
 Concurrency: of N concurrent presentations of one refresh token, each is served in turn
 by that transaction, and at the end exactly one refresh token of the family is live; the
