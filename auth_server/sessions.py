@@ -158,8 +158,17 @@ class PendingRequests(Generic[T]):
       *refused* (429), never evicted. ``client_id`` is public — anyone can send Claude's —
       so evicting within a client's bucket would let a flood sent "as Claude" end real
       Claude users' sign-ins; refusing only delays new ones, and only that client's.
+      Filling one client's bucket takes 20 source addresses (1,000 / 50).
     * **global hard cap** (:attr:`max_entries` = 10,000): beyond it every new request is
-      refused (503) until rows expire. Reaching it takes 200 source addresses.
+      refused (503) until rows expire, whatever it is for. Reaching it takes 200 source
+      addresses; a flood from fewer only ever replaces its own rows.
+
+    What is left: an attacker with 20 (or 200) addresses can delay new sign-ins to one
+    client (or to all) for as long as it keeps flooding — a denial of service, shown to the
+    user as a page that says when to retry. No flood can end a sign-in already in progress.
+    Measured in-process (``TestClient``, one 2-core machine): 10,050 requests from one
+    address take ~66 s and leave 51 rows (the flood's 50 and the user's); the user's
+    sign-in completes.
 
     Refusals carry ``retry_after``: when the oldest row of the full bucket expires. Rows
     expire in insertion order (one TTL for all), so expiry pops from the front: O(1) per
