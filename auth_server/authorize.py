@@ -325,8 +325,9 @@ def pending_request(context: AuthServer, request_id: str | None, sid: str) -> Au
     if authorization is None:
         raise PageError(
             "This sign-in request has expired",
-            "The authorization request is unknown, expired (10 minutes) or belongs to another browser "
-            "session. "
+            f"The authorization request is unknown, expired ({context.pending.ttl_sec // 60} minutes), "
+            f"was replaced by the {context.pending.max_per_source} newer ones your network started since, "
+            "or belongs to another browser session. "
             "Start again from the application.",
         )
     return authorization
