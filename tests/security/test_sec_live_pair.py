@@ -94,6 +94,26 @@ def test_live_refresh_reuse_revokes_the_family(live_pair: Pair) -> None:
         )
 
 
+def test_live_refresh_retried_after_a_lost_response_keeps_the_user_signed_in(live_pair: Pair) -> None:
+    """The refresh answer is lost; the client presents its old token again within the window."""
+    tokens = live_tokens(live_pair)
+    with as_http(live_pair) as http:
+        lost = refresh(http, tokens.client_id, tokens.refresh_token)
+        assert lost.status_code == 200
+        retried = refresh(http, tokens.client_id, tokens.refresh_token)
+        assert retried.status_code == 200, retried.text
+        assert call_tool(live_pair, retried.json()["access_token"], "auth_whoami").status_code == 200
+        onward = refresh(http, tokens.client_id, retried.json()["refresh_token"])
+        assert onward.status_code == 200, onward.text
+        # The lost token was superseded: it showing up now is reuse, and ends the family.
+        assert (
+            refresh(http, tokens.client_id, lost.json()["refresh_token"]).json()["error"] == "invalid_grant"
+        )
+        assert (
+            refresh(http, tokens.client_id, onward.json()["refresh_token"]).json()["error"] == "invalid_grant"
+        )
+
+
 @pytest.mark.parametrize(
     "redirect_uri",
     [
