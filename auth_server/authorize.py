@@ -274,7 +274,7 @@ def _too_many_pending(exc: PendingRequestsFull, client_name: str) -> PageError:
     wait, and it is what an attacker's flood gets too, so the flood never reaches a client.
     """
     wait = f"Try again in {exc.retry_after // 60 + 1} minute(s)."
-    if exc.scope == "for this client":
+    if exc.bucket == "client":
         return PageError(
             "Too many sign-ins in progress",
             f"Too many sign-ins to {client_name} are waiting for a login right now. {wait} "

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -124,9 +124,9 @@ class SessionManager:
 class PendingRequestsFull(Exception):
     """No room for another pending request; ``retry_after`` is when a slot frees up (seconds)."""
 
-    def __init__(self, scope: str, retry_after: int) -> None:
-        super().__init__(f"too many pending authorization requests {scope}")
-        self.scope = scope
+    def __init__(self, bucket: Literal["client", "server"], retry_after: int) -> None:
+        super().__init__(f"too many pending authorization requests for this {bucket}")
+        self.bucket = bucket
         self.retry_after = retry_after
 
 
@@ -197,9 +197,9 @@ class PendingRequests(Generic[T]):
         evict = next(iter(same_source)) if len(same_source) >= self.max_per_source else None
         same_client = self._by_client.get(client_id, {})
         if len(same_client) - (evict in same_client) >= self.max_per_client:
-            raise PendingRequestsFull("for this client", self._retry_after(next(iter(same_client)), now))
+            raise PendingRequestsFull("client", self._retry_after(next(iter(same_client)), now))
         if len(self._items) - (evict is not None) >= self.max_entries:
-            raise PendingRequestsFull("on this server", self._retry_after(next(iter(self._items)), now))
+            raise PendingRequestsFull("server", self._retry_after(next(iter(self._items)), now))
         if evict is not None:
             self._remove(evict)
         request_id = secrets.token_urlsafe(16)
