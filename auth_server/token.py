@@ -46,11 +46,12 @@ reuse: the family is revoked.
 
 What this lets an attacker do that strict detection would not: one who gets hold of a
 refresh token *within 60 s after the client rotated it*, while the client has not yet
-used the new one, receives a working access token and the family's only live refresh
-token. The client's own refresh token is dead from then on; at the client's next refresh
-it is presented, reuse is detected and the whole family — the attacker's tokens included
-— is revoked. So the attacker keeps access until the victim's next refresh (access tokens
-are JWTs the RS checks locally: up to ``ACCESS_TOKEN_TTL_SEC`` more). A token stolen later
+used the new one, receives working access tokens (one per retry, as many as it sends
+within the window) and the family's only live refresh token. The client's own refresh
+token is dead from then on; at the client's next refresh it is presented, reuse is
+detected and the whole family — the attacker's tokens included — is revoked. So the
+attacker keeps access until the victim's next refresh (access tokens are JWTs the RS
+checks locally: up to ``ACCESS_TOKEN_TTL_SEC`` more). A token stolen later
 than 60 s after its rotation revokes the family at once, as before. For a token stolen
 *before* its rotation, whichever party presents it second within the window takes the
 family over and the other's next refresh revokes it — where strict detection would revoke
