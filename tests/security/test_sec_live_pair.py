@@ -21,6 +21,7 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -78,6 +79,35 @@ def test_live_code_replay_is_refused_and_a_retry_does_not_sign_the_user_out(live
         assert introspect_with(http, client, access)["active"] is True
         again = refresh(http, client["client_id"], first.json()["refresh_token"], client_secret=secret)
         assert again.status_code == 200, again.text
+
+
+def test_live_concurrent_double_post_of_a_code_has_one_winner_whose_tokens_live(live_pair: Pair) -> None:
+    """Two simultaneous POSTs of one code with its verifier, on two connections to the real AS."""
+    with as_http(live_pair) as http:
+        client = register_client(http)
+        verifier, challenge = make_pair()
+        code = authorize_in_browser(
+            http, authorize_params(client["client_id"], challenge, resource=live_pair.mcp_url)
+        )["code"]
+    barrier, answers = threading.Barrier(2), []
+
+    def post() -> None:
+        with as_http(live_pair) as own:
+            barrier.wait()
+            answers.append(exchange_code(own, client["client_id"], code, verifier))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answer.status_code for answer in answers) == [200, 400]
+    winner = next(answer for answer in answers if answer.status_code == 200).json()
+    loser = next(answer for answer in answers if answer.status_code == 400).json()
+    assert loser["error"] == "invalid_grant"
+    assert call_tool(live_pair, winner["access_token"], "auth_whoami").status_code == 200
+    with as_http(live_pair) as http:
+        assert refresh(http, client["client_id"], winner["refresh_token"]).status_code == 200
 
 
 def test_live_refresh_reuse_revokes_the_family(live_pair: Pair) -> None:
