@@ -4,7 +4,11 @@ resource indicators (RFC 8707) and the ``iss`` response parameter (RFC 9207).
 The checks run in an order that matters:
 
 1. **Who is asking, and where does the answer go?** ``client_id`` must name a known client
-   and ``redirect_uri`` must be one it registered. Until both hold, the redirect URI is
+   and ``redirect_uri`` must be one it registered — or, when it is left out, the client's
+   only registered one. Whichever way it was chosen, the URI must then pass the server's
+   redirect policy (``redirect_uris.RedirectPolicy``: loopback or ``OAUTH_ALLOWED_REDIRECT_URIS``)
+   for *every* client: a client metadata document is anyone's to write, and a registered
+   client may predate a tighter allowlist. Until all of that holds, the redirect URI is
    untrusted, so errors are shown to the user on an HTML page (status 400) and *never*
    redirected (§4.1.2.1) — otherwise the AS would be an open redirector.
 2. **Everything else** is reported to the client by redirecting to that URI with ``error``,
@@ -21,7 +25,12 @@ always the resource server and never the client. No ``redirect_uri`` is accepted
 registered exactly one.
 
 A valid request is kept server-side (``sessions.PendingRequests``) and the browser goes on
-to the login page, or straight to consent when the user is already signed in.
+to the login page, or straight to consent when the user is already signed in. When that
+table is full for the client or for the whole server, the user gets an error page with
+``Retry-After`` (429 / 503) instead of someone else's sign-in being dropped.
+
+Every redirect to a client — error, denial or code — goes through :func:`redirect_to_client`,
+which checks the policy once more, so no path can send a browser to a URI that did not pass.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from auth_server.errors import OAuthError
 from auth_server.pages import PageError
 from auth_server.params import Params, query_params
 from auth_server.redirect_uris import RedirectURIError, find_registered, is_loopback_redirect
+from auth_server.sessions import PendingRequestsFull
 from auth_server.store import CodeRecord, secret_hash
 from auth_server.users import get_user
 from shared.pkce import S256, is_valid_challenge
@@ -80,17 +90,33 @@ class AuthorizationErrorRedirect(Exception):
         self.redirect_uri, self.state, self.error, self.description = redirect_uri, state, error, description
 
 
-def redirect_to_client(redirect_uri: str, params: dict[str, str | None], *, issuer: str) -> RedirectResponse:
-    """Redirect to ``redirect_uri`` with ``params`` and ``iss`` (RFC 9207) added to its query."""
+def _page(title: str, message: str) -> PageError:
+    return PageError(title, message, status_code=400)
+
+
+def check_redirect_policy(context: AuthServer, redirect_uri: str) -> None:
+    """An error page unless ``redirect_uri`` passes this server's redirect policy."""
+    try:
+        context.redirect_policy.check(redirect_uri)
+    except RedirectURIError as exc:
+        raise _page("Redirect URI not allowed", str(exc)) from None
+
+
+def redirect_to_client(
+    context: AuthServer, redirect_uri: str, params: dict[str, str | None]
+) -> RedirectResponse:
+    """Redirect to ``redirect_uri`` with ``params`` and ``iss`` (RFC 9207) added to its query.
+
+    The policy is checked here, at the one place that sends a browser to a client, so that a
+    future caller cannot forget it.
+    """
+    check_redirect_policy(context, redirect_uri)
     parts = urlsplit(redirect_uri)
+    issuer = context.settings.auth_issuer
     extra = urlencode({k: v for k, v in {**params, "iss": issuer}.items() if v is not None})
     query = f"{parts.query}&{extra}" if parts.query else extra
     # 303: after the consent form's POST the browser must GET the redirect URI.
     return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=303)
-
-
-def _page(title: str, message: str) -> PageError:
-    return PageError(title, message, status_code=400)
 
 
 async def _trusted_client_and_redirect(params: Params, context: AuthServer) -> tuple[Client, str, bool]:
@@ -121,19 +147,17 @@ async def _trusted_client_and_redirect(params: Params, context: AuthServer) -> t
                 f"{client.name} registered several redirect URIs, so the request must name one "
                 "with redirect_uri.",
             )
-        return client, client.redirect_uris[0], False
-    if find_registered(requested, client.redirect_uris) is None:
+        chosen, sent = client.redirect_uris[0], False
+    elif find_registered(requested, client.redirect_uris) is None:
         raise _page(
             "Redirect URI not registered",
             f"The redirect_uri {requested!r} is not registered for {client.name}. Registered: "
             f"{', '.join(client.redirect_uris)}. Send one of them exactly, or register the client again.",
         )
-    if client.from_metadata_document:
-        try:
-            context.redirect_policy.check(requested)
-        except RedirectURIError as exc:
-            raise _page("Redirect URI not allowed", str(exc)) from None
-    return client, requested, True
+    else:
+        chosen, sent = requested, True
+    check_redirect_policy(context, chosen)  # sent or defaulted, document or registered client
+    return client, chosen, sent
 
 
 def _requested_scope(params: Params, client: Client) -> str:
@@ -243,6 +267,30 @@ def issue_code(context: AuthServer, request: AuthorizationRequest, sub: str) -> 
     return code
 
 
+def _too_many_pending(exc: PendingRequestsFull, client_name: str) -> PageError:
+    """A page for the user, who is in the browser here, with when to try again.
+
+    A page rather than ``error=temporarily_unavailable`` at the client: it says how long to
+    wait, and it is what an attacker's flood gets too, so the flood never reaches a client.
+    """
+    wait = f"Try again in {exc.retry_after // 60 + 1} minute(s)."
+    if exc.bucket == "client":
+        return PageError(
+            "Too many sign-ins in progress",
+            f"Too many sign-ins to {client_name} are waiting for a login right now. {wait} "
+            "Sign-ins already in progress are not affected.",
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    return PageError(
+        "The sign-in service is busy",
+        f"This server has too many sign-ins waiting for a login right now. {wait} "
+        "Sign-ins already in progress are not affected.",
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 @router.get("/oauth2/authorize")
 async def authorize(request: Request) -> RedirectResponse:
     context = server(request)
@@ -250,12 +298,20 @@ async def authorize(request: Request) -> RedirectResponse:
         authorization = await validate_authorization_request(request, context)
     except AuthorizationErrorRedirect as exc:
         return redirect_to_client(
+            context,
             exc.redirect_uri,
             {"error": exc.error, "error_description": exc.description, "state": exc.state},
-            issuer=context.settings.auth_issuer,
         )
     session = context.sessions.load(request)
-    request_id = context.pending.add(authorization, session.sid)
+    try:
+        request_id = context.pending.add(
+            authorization,
+            session.sid,
+            client_id=authorization.client_id,
+            source=request.client.host if request.client else "?",
+        )
+    except PendingRequestsFull as exc:
+        raise _too_many_pending(exc, authorization.client_name) from None
     signed_in = session.sub is not None and get_user(session.sub) is not None
     next_page = "/oauth2/consent" if signed_in else "/oauth2/login"
     response = RedirectResponse(f"{next_page}?{urlencode({'request_id': request_id})}", status_code=303)
@@ -269,8 +325,9 @@ def pending_request(context: AuthServer, request_id: str | None, sid: str) -> Au
     if authorization is None:
         raise PageError(
             "This sign-in request has expired",
-            "The authorization request is unknown, expired (10 minutes) or belongs to another browser "
-            "session. "
+            f"The authorization request is unknown, expired ({context.pending.ttl_sec // 60} minutes), "
+            f"was replaced by the {context.pending.max_per_source} newer ones your network started since, "
+            "or belongs to another browser session. "
             "Start again from the application.",
         )
     return authorization

@@ -1,10 +1,23 @@
 """The consent page: does the user allow this client? (RFC 6749 §4.1 (B), §10.2).
 
-The page names the client and shows the host the browser will be sent back to — the one
-fact a phishing client cannot fake — together with every scope and its description. For a
-client known only by its metadata document whose redirects are all localhost, it warns:
-anyone can publish such a document claiming any name, and the code would go to whatever
-listens on the user's machine (MCP authorization spec, security considerations).
+The page leads with the host the browser will be sent back to — the one fact a phishing
+client cannot fake, which the MCP authorization spec's security considerations require the
+page to show — then the client's name, every scope and its description.
+
+A name is only a claim, so the page says who backs it, and warns when nobody does:
+
+* a **client metadata document**'s name is published by the document's host (``claude.ai``
+  for Claude's): the page names that host. If all its redirects are localhost it warns
+  besides: anyone can publish such a document, and the code would go to whatever listens
+  on the user's machine;
+* a **registered** client named itself — registered metadata is self-asserted (RFC 7591
+  §5) and anyone may register as "Claude" — so every such name gets a warning to judge by
+  the host instead;
+* a name in **look-alike letters** (``lookalikes.py``: "Сlаudе" with Cyrillic letters,
+  full-width forms, hidden characters) gets one more, explicit warning, whoever backs it.
+
+Warnings are ``<p class="warning" data-warning="…">`` with ``unverified-name``,
+``localhost`` or ``lookalike``.
 
 "Allow" issues a single-use authorization code and redirects with ``code``, ``state`` and
 ``iss`` (RFC 6749 §4.1.2, RFC 9207). "Deny" redirects with ``error=access_denied``. Either
@@ -18,10 +31,17 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from auth_server.authorize import AuthorizationRequest, issue_code, pending_request, redirect_to_client
+from auth_server.authorize import (
+    AuthorizationRequest,
+    check_redirect_policy,
+    issue_code,
+    pending_request,
+    redirect_to_client,
+)
 from auth_server.context import server
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.login import page_url
+from auth_server.lookalikes import lookalike_warning
 from auth_server.users import get_user
 from shared.scopes import DESCRIPTIONS
 
@@ -37,13 +57,16 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
     if user is None:
         return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
     scopes = [(scope, DESCRIPTIONS.get(scope, scope)) for scope in authorization.scope.split()]
+    document = authorization.from_metadata_document
     response = context.pages.render(
         "consent.html",
         title=f"Authorize {authorization.client_name}",
         client_name=authorization.client_name,
         client_id=authorization.client_id,
-        client_is_document=authorization.from_metadata_document,
-        localhost_warning=authorization.from_metadata_document and authorization.only_localhost_redirects,
+        # Who vouches for the name: the host serving the metadata document, or nobody.
+        name_host=urlsplit(authorization.client_id).hostname if document else None,
+        localhost_warning=document and authorization.only_localhost_redirects,
+        lookalike_warning=lookalike_warning(authorization.client_name),
         redirect_host=urlsplit(authorization.redirect_uri).netloc,
         scopes=scopes,
         resource=authorization.resource,
@@ -66,18 +89,19 @@ async def consent(request: Request) -> Response:
         return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
     authorization: AuthorizationRequest | None = context.pending.pop(request_id, session.sid)
     assert authorization is not None  # checked just above, in the same event-loop step
-    issuer = context.settings.auth_issuer
     if form.get("action") != "approve":
         return redirect_to_client(
+            context,
             authorization.redirect_uri,
             {
                 "error": "access_denied",
                 "error_description": "the user denied access",
                 "state": authorization.state,
             },
-            issuer=issuer,
         )
+    # Checked before a code exists: a URI the policy refuses gets an error page and no code.
+    check_redirect_policy(context, authorization.redirect_uri)
     code = issue_code(context, authorization, session.sub)
     return redirect_to_client(
-        authorization.redirect_uri, {"code": code, "state": authorization.state}, issuer=issuer
+        context, authorization.redirect_uri, {"code": code, "state": authorization.state}
     )

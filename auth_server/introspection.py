@@ -1,11 +1,23 @@
 """Token introspection (RFC 7662).
 
-``POST /oauth2/introspect`` tells an authenticated *confidential* client (a resource server
-would register as one) whether a token is active and what it carries (§2.2): ``active``,
-``scope``, ``client_id``, ``sub``, ``aud``, ``iss``, ``exp``, ``iat``, ``token_type``
-(``Bearer`` for access tokens, ``refresh_token`` for refresh tokens). Public clients get
-``invalid_client``: anyone can act as a public client, and introspection would let them
-probe tokens. Expired, revoked, malformed and foreign tokens are simply ``{"active": false}``.
+``POST /oauth2/introspect`` tells an authenticated *confidential* client whether a token
+*issued to that client* is active and what it carries (§2.2): ``active``, ``scope``,
+``client_id``, ``sub``, ``username``, ``aud``, ``iss``, ``exp``, ``iat``, ``token_type``
+(``Bearer`` for access tokens, ``refresh_token`` for refresh tokens).
+
+Who may introspect what (§4 asks the AS to decide): registration is open, so "a
+confidential client" is anyone who POSTed to ``/oauth2/register``. Were any of them allowed
+to introspect any token, one that came across another client's token — in a log, a proxy,
+a shared screen — would learn whose it is (``sub``, ``username``), what it may do and how
+long it lives. So a client sees only its own tokens; every other token is ``{"active":
+false}``, exactly like an expired, revoked, malformed or foreign one, so the answer does not
+even tell a prober that the token exists. Public clients get ``invalid_client``: anyone can
+claim a public ``client_id``.
+
+There is deliberately no all-seeing credential: this repository's resource server verifies
+JWTs itself (``resource_server/token_verifier.py``) and never calls this endpoint. A
+deployment whose resource server must introspect would name that one client in a setting
+and let it see tokens whose ``aud`` is that resource.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from auth_server.client_auth import authenticate_client
+from auth_server.clients import Client
 from auth_server.context import AuthServer, server
 from auth_server.errors import NO_STORE, OAuthError
 from auth_server.params import read_form
@@ -27,9 +40,11 @@ router = APIRouter()
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-def _access_token_info(context: AuthServer, token: str) -> dict[str, Any] | None:
+def _access_token_info(context: AuthServer, client: Client, token: str) -> dict[str, Any] | None:
     claims = verify_own_access_token(context, token)
-    if claims is None or context.store.is_jti_revoked(claims["jti"]):
+    if claims is None or claims.get("client_id") != client.client_id:
+        return None
+    if context.store.is_jti_revoked(claims["jti"]):
         return None
     fields = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
     return {"active": True, "token_type": "Bearer", "username": claims.get("preferred_username")} | {
@@ -37,11 +52,12 @@ def _access_token_info(context: AuthServer, token: str) -> dict[str, Any] | None
     }
 
 
-def _refresh_token_info(context: AuthServer, token: str) -> dict[str, Any] | None:
-
+def _refresh_token_info(context: AuthServer, client: Client, token: str) -> dict[str, Any] | None:
     record = context.store.get_refresh_token(secret_hash(token))
     grant = context.store.get_grant(record.grant_id) if record else None
-    if record is None or grant is None or grant.revoked or record.used or record.expires_at < time.time():
+    if record is None or grant is None or grant.client_id != client.client_id:
+        return None
+    if grant.revoked or record.used or record.expires_at < time.time():
         return None
     return {
         "active": True,
@@ -73,6 +89,6 @@ async def introspect(request: Request) -> JSONResponse:
     if form.get("token_type_hint") == "refresh_token":
         lookups.reverse()
     for lookup in lookups:
-        if info := lookup(context, token):
+        if info := lookup(context, client, token):
             return JSONResponse(info, headers=NO_STORE)
     return JSONResponse(INACTIVE, headers=NO_STORE)

@@ -9,7 +9,8 @@ clients                   registered metadata; SHA-256 of the client secret and 
 authorization codes       SHA-256 of the code, what it was issued for, whether it was used
 grants                    one per redeemed code: the *refresh-token family*; revoking it
                           kills every refresh token and access token it issued
-refresh tokens            SHA-256 of the token, its grant, whether it was already rotated
+refresh tokens            SHA-256 of the token, its grant, when it was rotated and the
+                          hash of the token issued in its place (``token.py``: the retry window)
 access tokens             jti → grant, so revoking a grant can revoke its access tokens
 revoked jtis              access tokens revoked before they expire (RFC 7009)
 signing keys              PEM private keys with their kid and retirement time
@@ -73,7 +74,9 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     token_hash TEXT PRIMARY KEY,
     grant_id TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0
+    used INTEGER NOT NULL DEFAULT 0,
+    rotated_at INTEGER,
+    successor_hash TEXT
 );
 CREATE TABLE IF NOT EXISTS access_tokens (
     jti TEXT PRIMARY KEY,
@@ -145,6 +148,14 @@ class RefreshTokenRecord:
     grant_id: str
     expires_at: int
     used: bool = False
+    rotated_at: int | None = None  # when it was exchanged for its successor
+    successor_hash: str | None = None  # the token issued in its place
+
+
+# Columns added after the first release: ``ALTER TABLE`` adds them to older database files.
+_ADDED_COLUMNS = {
+    "refresh_tokens": {"rotated_at": "INTEGER", "successor_hash": "TEXT"},
+}
 
 
 @dataclass(frozen=True)
@@ -175,8 +186,15 @@ class Store(Protocol):
 
     def add_refresh_token(self, token: RefreshTokenRecord) -> None: ...
     def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
-    def use_refresh_token(self, token_hash: str) -> bool:
-        """Mark it rotated, atomically; False if it was already rotated (a reuse)."""
+    def rotate_refresh_token(
+        self, token_hash: str, successor: RefreshTokenRecord, now: int, grace_sec: int
+    ) -> bool:
+        """Exchange the token for ``successor`` atomically; False if that would be a reuse.
+
+        An unrotated token is rotated. A token rotated at most ``grace_sec`` ago whose
+        successor was never presented is rotated *again*: that successor dies and
+        ``successor`` replaces it, so a family never has two live refresh tokens.
+        """
         ...
 
     def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None: ...
@@ -202,6 +220,16 @@ class SqliteStore:
         # One connection is shared by the event loop and threadpool workers; SQLite's
         # own locking handles other processes (the key-rotation command, a second worker).
         self._lock = threading.RLock()
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database file written by an older version up to :data:`SCHEMA`."""
+        with self._transaction() as conn:
+            for table, columns in _ADDED_COLUMNS.items():
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                for name, declaration in columns.items():
+                    if name not in present:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     @classmethod
     def open(cls, path: Path) -> SqliteStore:
@@ -332,13 +360,53 @@ class SqliteStore:
         row = self._one("SELECT * FROM refresh_tokens WHERE token_hash = ?", token_hash)
         if row is None:
             return None
-        return RefreshTokenRecord(row["token_hash"], row["grant_id"], row["expires_at"], bool(row["used"]))
-
-    def use_refresh_token(self, token_hash: str) -> bool:
-        return (
-            self._write("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0", token_hash)
-            == 1
+        return RefreshTokenRecord(
+            row["token_hash"],
+            row["grant_id"],
+            row["expires_at"],
+            bool(row["used"]),
+            row["rotated_at"],
+            row["successor_hash"],
         )
+
+    def rotate_refresh_token(
+        self, token_hash: str, successor: RefreshTokenRecord, now: int, grace_sec: int
+    ) -> bool:
+        # One write transaction (BEGIN IMMEDIATE) decides, so concurrent requests — threads
+        # or processes — are serialized: each sees the outcome of the one before.
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT used, rotated_at, successor_hash FROM refresh_tokens WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            if row is None:
+                return False
+            if row["used"]:
+                in_window = row["rotated_at"] is not None and now - row["rotated_at"] <= grace_sec
+                if not in_window or row["successor_hash"] is None:
+                    return False
+                # A retry: only if the previous successor was never presented, and it dies now.
+                superseded = conn.execute(
+                    "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0",
+                    (row["successor_hash"],),
+                ).rowcount
+                if not superseded:
+                    return False
+                conn.execute(
+                    "UPDATE refresh_tokens SET successor_hash = ? WHERE token_hash = ?",
+                    (successor.token_hash, token_hash),
+                )
+            else:
+                conn.execute(
+                    "UPDATE refresh_tokens SET used = 1, rotated_at = ?, successor_hash = ?"
+                    " WHERE token_hash = ?",
+                    (now, successor.token_hash, token_hash),
+                )
+            conn.execute(
+                "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at) VALUES (?, ?, ?)",
+                (successor.token_hash, successor.grant_id, successor.expires_at),
+            )
+            return True
 
     # access tokens -------------------------------------------------------------
     def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None:

@@ -7,12 +7,59 @@
   unused; ``redirect_uri`` must equal the one of the authorization request; the PKCE
   ``code_verifier`` must hash to the ``code_challenge`` (RFC 7636 §4.6); ``resource``, if
   sent, must be the one the code was issued for (RFC 8707 §2.2). A code is consumed by a
-  single ``UPDATE … WHERE used = 0``, so of two concurrent redemptions one fails. A code
-  presented again means it leaked: the answer is ``invalid_grant`` and every token issued
-  from it — its refresh-token family and access tokens — is revoked (§4.1.2, RFC 9700 §4.5).
+  single ``UPDATE … WHERE used = 0``, so of two concurrent redemptions exactly one wins.
 * :class:`RefreshTokenGrant` (§6): rotation on every use (OAuth 2.1 §4.3.1, RFC 9700
-  §4.14.2). Presenting a refresh token that was already rotated means two parties hold it,
-  so the whole family is revoked. ``scope`` may only narrow the original grant.
+  §4.14.2), with reuse detection and a short retry window (below). ``scope`` may only
+  narrow the original grant.
+
+**A code presented twice** is always refused with ``invalid_grant`` (RFC 6749 §4.1.2: the
+AS MUST deny it). Whether the tokens of the first exchange are revoked (§4.1.2 SHOULD, RFC
+9700 §4.5) depends on what the second request proves:
+
+* *the code's own client with the right* ``code_verifier`` *within* :data:`RETRY_WINDOW_SEC`
+  *(60 s) of the first exchange* — the client retrying a request whose answer it did not
+  see (ChatGPT has been seen POSTing ``/token`` twice). Nothing is revoked: doing so would
+  sign out the user of a client that did everything right. The cost: PKCE's verifier
+  never leaves the client, so a second holder of it has broken into the client (or its
+  TLS to this server) and could take its tokens anyway; such an attacker who *won* the
+  race keeps what it won.
+* *the verifier, later than that* — no client retries a code minutes later; two holders of
+  the verifier are likelier, so the first exchange's grant is revoked.
+* *no verifier, a wrong one, or another client* — proves nothing: PKCE already kept that
+  party from getting tokens (the first redeemer held the verifier). Revoking here would
+  let anyone who saw the redirect URL sign the user out, so nothing is revoked.
+
+**A rotated refresh token presented again** is, by RFC 9700 §4.14.2, the sign that two
+parties hold it, and strict reuse detection revokes the family. But a client whose
+refresh *response* was lost (a timeout, a dropped connection) still holds only the old
+token, and strictness signs its user out for a network blip. So, like
+``cloudflare/workers-oauth-provider`` (the previous token stays valid until its
+replacement is first used) but bounded in time, the old token is accepted again if
+
+* it was rotated at most :data:`RETRY_WINDOW_SEC` (60 s) ago, and
+* the token issued in its place has never been presented.
+
+Then its successor dies and a new one replaces it (``Store.rotate_refresh_token``, one
+write transaction), so a family never has two live refresh tokens. Anything else — the
+old token after 60 s, or after its successor was used, or a token killed that way — is
+reuse: the family is revoked.
+
+What this lets an attacker do that strict detection would not: one who gets hold of a
+refresh token *within 60 s after the client rotated it*, while the client has not yet
+used the new one, receives working access tokens (one per retry, as many as it sends
+within the window) and the family's only live refresh token. The client's own refresh
+token is dead from then on; at the client's next refresh it is presented, reuse is
+detected and the whole family — the attacker's tokens included — is revoked. So the
+attacker keeps access until the victim's next refresh (access tokens are JWTs the RS
+checks locally: up to ``ACCESS_TOKEN_TTL_SEC`` more). A token stolen later
+than 60 s after its rotation revokes the family at once, as before. For a token stolen
+*before* its rotation, whichever party presents it second within the window takes the
+family over and the other's next refresh revokes it — where strict detection would revoke
+at that second presentation.
+
+Concurrency: of N concurrent presentations of one refresh token, each is served in turn
+by that transaction, and at the end exactly one refresh token of the family is live; the
+others' refresh tokens are dead and revoke the family when used.
 
 Refresh tokens are issued whenever the client registered the ``refresh_token`` grant (the
 default), with or without ``offline_access``: ChatGPT, Claude and the MCP SDKs all expect
@@ -37,13 +84,16 @@ from auth_server.clients import Client
 from auth_server.context import AuthServer, server
 from auth_server.errors import NO_STORE, OAuthError
 from auth_server.params import Params, read_form
-from auth_server.store import GrantRecord, RefreshTokenRecord, secret_hash
+from auth_server.store import CodeRecord, GrantRecord, RefreshTokenRecord, secret_hash
 from auth_server.users import get_user
 from shared.pkce import verify_s256
 from shared.scopes import ScopeError, format_scope, parse_scope
 from shared.tokens import InvalidToken, mint_access_token, read_header, verify_access_token
 
 router = APIRouter()
+
+RETRY_WINDOW_SEC = 60
+"""How long a client may repeat a token request whose answer it lost (module docstring)."""
 
 
 def _invalid_grant(description: str) -> OAuthError:
@@ -75,24 +125,22 @@ def mint(context: AuthServer, grant: GrantRecord, scope: str) -> tuple[str, dict
     )
 
 
-def new_refresh_token(context: AuthServer, grant: GrantRecord) -> str:
+def new_refresh_token(context: AuthServer, grant: GrantRecord) -> tuple[str, RefreshTokenRecord]:
+    """A fresh refresh token for ``grant`` and the record to store (only its hash)."""
     token = secrets.token_urlsafe(32)
     expires_at = int(time.time()) + context.settings.refresh_token_ttl_sec
-    context.store.add_refresh_token(RefreshTokenRecord(secret_hash(token), grant.grant_id, expires_at))
-    return token
+    return token, RefreshTokenRecord(secret_hash(token), grant.grant_id, expires_at)
 
 
-def token_response(
-    context: AuthServer, client: Client, grant: GrantRecord, access_token: str, claims: dict[str, Any]
-) -> JSONResponse:
+def token_response(access_token: str, claims: dict[str, Any], refresh_token: str | None) -> JSONResponse:
     body: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": claims["exp"] - claims["iat"],
         "scope": claims["scope"],
     }
-    if "refresh_token" in client.grant_types:
-        body["refresh_token"] = new_refresh_token(context, grant)
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
     return JSONResponse(body, headers=NO_STORE)
 
 
@@ -122,6 +170,9 @@ class Grant(Protocol):
     async def exchange(self, context: AuthServer, client: Client, form: Params) -> JSONResponse: ...
 
 
+_ALREADY_USED = "the authorization code was already used (a code is single-use, RFC 6749 §4.1.2)"
+
+
 class AuthorizationCodeGrant:
     """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5) and resource indicators (RFC 8707)."""
 
@@ -133,15 +184,10 @@ class AuthorizationCodeGrant:
         code = store.get_code(code_hash)
         if code is None:
             raise _invalid_grant("the authorization code is unknown; start a new authorization")
-        if code.used:
-            if code.grant_id:
-                store.revoke_grant(code.grant_id)
-            raise _invalid_grant(
-                "the authorization code was already used; every token issued with it is now revoked "
-                "(a code is single-use, RFC 6749 §4.1.2)"
-            )
         if code.client_id != client.client_id:
             raise _invalid_grant("the authorization code was issued to another client")
+        if code.used:
+            raise self._replayed(context, code, form.get("code_verifier"))
         if code.expires_at < time.time():
             raise _invalid_grant(
                 f"the authorization code has expired (it lives {context.settings.auth_code_ttl_sec} s); "
@@ -171,14 +217,28 @@ class AuthorizationCodeGrant:
         )
         access_token, claims = mint(context, grant, code.scope)
         if not store.redeem_code(code_hash, grant, claims["jti"], claims["exp"]):
-            # Another request redeemed it between our read and now: that is a replay too.
-            raced = store.get_code(code_hash)
-            if raced and raced.grant_id:
-                store.revoke_grant(raced.grant_id)
-            raise _invalid_grant(
-                "the authorization code was already used; every token issued with it is now revoked"
+            # A concurrent request with the same verifier redeemed it a moment ago: the
+            # client's own retry (module docstring), refused without revoking the winner's tokens.
+            raise _invalid_grant(_ALREADY_USED + "; the first exchange's tokens stay valid")
+        refresh_token = None
+        if "refresh_token" in client.grant_types:
+            refresh_token, record = new_refresh_token(context, grant)
+            store.add_refresh_token(record)
+        return token_response(access_token, claims, refresh_token)
+
+    @staticmethod
+    def _replayed(context: AuthServer, code: CodeRecord, verifier: str | None) -> OAuthError:
+        """The answer to a code presented again — revoking its tokens only when that helps."""
+        grant = context.store.get_grant(code.grant_id) if code.grant_id else None
+        proves_verifier = verifier is not None and verify_s256(verifier, code.code_challenge)
+        if grant is None or not proves_verifier:
+            return _invalid_grant(_ALREADY_USED)
+        if time.time() - grant.created_at <= RETRY_WINDOW_SEC:
+            return _invalid_grant(
+                _ALREADY_USED + "; this looks like a retry, so the tokens of the first exchange stay valid"
             )
-        return token_response(context, client, grant, access_token, claims)
+        context.store.revoke_grant(grant.grant_id)
+        return _invalid_grant(_ALREADY_USED + "; every token issued with it is now revoked")
 
 
 class RefreshTokenGrant:
@@ -201,20 +261,23 @@ class RefreshTokenGrant:
             "the refresh token was already used; refresh tokens rotate on every use, so a reused one may be "
             "stolen — every token of this grant is now revoked, sign in again"
         )
-        if record.used:
+        now = int(time.time())
+        if record.used and (record.rotated_at is None or now - record.rotated_at > RETRY_WINDOW_SEC):
             store.revoke_grant(grant.grant_id)
             raise reused
-        if record.expires_at < time.time():
+        if record.expires_at < now:
             raise _invalid_grant("the refresh token has expired; sign in again")
         # Check the request fully before rotating, so a refused request does not burn the token.
         scope = self._narrowed_scope(form.get("scope"), grant.scope)
         _check_resource(form, grant.resource)
-        if not store.use_refresh_token(token_hash):  # a concurrent request rotated it first
+        access_token, claims = mint(context, grant, scope)  # before rotating: it can still refuse
+        refresh_token, successor = new_refresh_token(context, grant)
+        # Rotation, or a retry within the window; False means reuse (module docstring).
+        if not store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC):
             store.revoke_grant(grant.grant_id)
             raise reused
-        access_token, claims = mint(context, grant, scope)
         store.record_access_token(claims["jti"], grant.grant_id, claims["exp"])
-        return token_response(context, client, grant, access_token, claims)
+        return token_response(access_token, claims, refresh_token)
 
     @staticmethod
     def _narrowed_scope(requested: str | None, granted: str) -> str:

@@ -192,7 +192,10 @@ def test_consent_page_names_client_redirect_host_and_scopes(as_client: TestClien
     for description in ("See your user id, name and email address", "Read your private notes", "Add notes"):
         assert description in page.text
     assert "Alex Demo" in page.text
-    assert "localhost" in page.text and 'class="warning"' not in page.text  # the warning is for CIMD clients
+    # A registered client named itself: the page says so, and points at the host instead.
+    assert 'data-warning="unverified-name"' in page.text
+    assert 'data-warning="localhost"' not in page.text  # that one is for metadata documents
+    assert 'data-warning="lookalike"' not in page.text
 
 
 def test_wrong_password_is_a_generic_message(as_client: TestClient, client_id: str, challenge: str) -> None:

@@ -109,13 +109,22 @@ def test_whole_flow(as_client: TestClient) -> None:
     assert new["refresh_token"] != tokens["refresh_token"]
     assert verify(as_client, new["access_token"])["sub"] == "user_alex"
 
-    # Introspection needs a confidential client (a resource server would be one).
-    rs = register_client(as_client, token_endpoint_auth_method="client_secret_basic", client_name="RS")
+    revoked = post_token(
+        as_client, {"token": new["refresh_token"]}, client["client_id"], path="/oauth2/revoke"
+    )
+    assert revoked.status_code == 200
+    assert refresh(as_client, client["client_id"], new["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_whole_flow_of_a_confidential_client_with_introspection(as_client: TestClient) -> None:
+    """Introspection is for confidential clients, and each sees only its own tokens (RFC 7662 §4)."""
+    client = register_client(as_client, token_endpoint_auth_method="client_secret_basic", client_name="Web")
+    tokens = get_tokens(as_client, client)
     active = post_token(
         as_client,
-        {"token": new["access_token"]},
-        rs["client_id"],
-        client_secret=rs["client_secret"],
+        {"token": tokens.access_token},
+        client["client_id"],
+        client_secret=client["client_secret"],
         basic=True,
         path="/oauth2/introspect",
     ).json()
@@ -124,18 +133,23 @@ def test_whole_flow(as_client: TestClient) -> None:
     assert active["client_id"] == client["client_id"]
     assert active["aud"] == RESOURCE
     assert active["iss"] == ISSUER
-    assert active["scope"] == tokens["scope"]
+    assert active["scope"] == tokens.response["scope"]
     assert active["token_type"] == "Bearer"
     assert active["exp"] > active["iat"]
+    # Another confidential client — anyone may register one — learns nothing about it.
+    other = register_client(as_client, token_endpoint_auth_method="client_secret_basic")
+    assert introspect_with(as_client, other, tokens.access_token) == {"active": False}
 
     revoked = post_token(
-        as_client, {"token": new["refresh_token"]}, client["client_id"], path="/oauth2/revoke"
+        as_client,
+        {"token": tokens.refresh_token},
+        client["client_id"],
+        client_secret=client["client_secret"],
+        path="/oauth2/revoke",
     )
     assert revoked.status_code == 200
-    assert refresh(as_client, client["client_id"], new["refresh_token"]).json()["error"] == "invalid_grant"
     # Revoking the refresh token revoked its family, including the access tokens it issued.
-    inactive = introspect_with(as_client, rs, new["access_token"])
-    assert inactive == {"active": False}
+    assert introspect_with(as_client, client, tokens.access_token) == {"active": False}
 
 
 def test_second_authorization_skips_login(as_client: TestClient) -> None:

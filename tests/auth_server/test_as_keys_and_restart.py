@@ -42,6 +42,7 @@ def test_restart_keeps_clients_refresh_tokens_and_keys(make_client: Any, tmp_pat
     first = make_client()
     tokens = get_tokens(first)
     confidential = register_client(first, token_endpoint_auth_method="client_secret_post")
+    its_tokens = get_tokens(first, confidential)
     kid = kids(first)
     first.__exit__(None, None, None)  # shut the first instance down before the restart
 
@@ -50,8 +51,8 @@ def test_restart_keeps_clients_refresh_tokens_and_keys(make_client: Any, tmp_pat
     refreshed = refresh(second, tokens.client_id, tokens.refresh_token)
     assert refreshed.status_code == 200, refreshed.text
     assert header_kid(refreshed.json()["access_token"]) == kid[0]
-    # The confidential client's secret still works, and it can introspect the pre-restart token.
-    info = introspect_with(second, confidential, refreshed.json()["access_token"])
+    # The confidential client's secret still works, and it can introspect its pre-restart token.
+    info = introspect_with(second, confidential, its_tokens.access_token)
     assert info["active"] is True
 
 
@@ -79,7 +80,8 @@ def test_rotation_keeps_the_old_key_published(
     make_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_client = make_client()
-    old_token = get_tokens(as_client).access_token
+    client = register_client(as_client, token_endpoint_auth_method="client_secret_post")
+    old_token = get_tokens(as_client, client).access_token
     old_kid = header_kid(old_token)
 
     # The command-line tool works on the same DATA_DIR while the server runs.
@@ -90,13 +92,12 @@ def test_rotation_keeps_the_old_key_published(
 
     published = kids(as_client)
     assert len(published) == 2 and old_kid in published
-    new_token = get_tokens(as_client).access_token
+    new_token = get_tokens(as_client, client).access_token
     assert header_kid(new_token) != old_kid
     assert header_kid(new_token) in published
     # Both tokens verify: the resource server can still check tokens signed before the rotation.
-    rs = register_client(as_client, token_endpoint_auth_method="client_secret_post")
     for token in (old_token, new_token):
-        info = introspect_with(as_client, rs, token)
+        info = introspect_with(as_client, client, token)
         assert info["active"] is True
 
 
@@ -168,11 +169,14 @@ def test_session_secret_from_the_environment(make_client: Any, tmp_path: Path) -
 
 
 def test_tokens_of_another_server_are_inactive(make_client: Any, tmp_path: Path) -> None:
-    foreign = get_tokens(make_client(data_dir=tmp_path / "other")).access_token
+    other = make_client(data_dir=tmp_path / "other")
+    metadata = {"token_endpoint_auth_method": "client_secret_post"}
+    foreign = get_tokens(other, register_client(other, **metadata))
     as_client = make_client()
-    rs = register_client(as_client, token_endpoint_auth_method="client_secret_post")
-    info = introspect_with(as_client, rs, foreign)
-    assert info == {"active": False}
+    mine = register_client(as_client, **metadata)
+    assert introspect_with(as_client, mine, foreign.access_token) == {"active": False}
+    # The same client's own token is active, so the answer above is about the foreign signature.
+    assert introspect_with(as_client, mine, get_tokens(as_client, mine).access_token)["active"] is True
 
 
 def test_keys_command_refuses_memory_store(

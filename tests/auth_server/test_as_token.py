@@ -21,7 +21,8 @@ from as_flow_helpers import (
 )
 from starlette.testclient import TestClient
 
-from auth_server.store import GrantRecord, SqliteStore
+from auth_server.store import GrantRecord, RefreshTokenRecord, SqliteStore, secret_hash
+from auth_server.token import RETRY_WINDOW_SEC
 from shared.pkce import make_pair
 
 
@@ -31,11 +32,30 @@ def code_for(as_client: TestClient, client: dict[str, Any], **params: Any) -> tu
     return query["code"], verifier
 
 
-def introspect(as_client: TestClient, token: str) -> dict[str, Any]:
-    rs = register_client(
-        as_client, token_endpoint_auth_method="client_secret_post", client_name="Introspector"
+def confidential(as_client: TestClient) -> dict[str, Any]:
+    """A client with a secret: it may introspect the tokens issued to it (RFC 7662)."""
+    return register_client(as_client, token_endpoint_auth_method="client_secret_post")
+
+
+def introspect(as_client: TestClient, client: dict[str, Any], token: str) -> dict[str, Any]:
+    """Introspection of ``token`` by ``client`` — the client the token was issued to."""
+    return introspect_with(as_client, client, token)
+
+
+def refresh_as(as_client: TestClient, client: dict[str, Any], token: str, **extra: str) -> Any:
+    return refresh(as_client, client["client_id"], token, client_secret=client.get("client_secret"), **extra)
+
+
+def exchange_as(as_client: TestClient, client: dict[str, Any], code: str, verifier: str) -> Any:
+    return exchange_code(
+        as_client, client["client_id"], code, verifier, client_secret=client.get("client_secret")
     )
-    return introspect_with(as_client, rs, token)
+
+
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the token endpoint's clock ``seconds`` ahead."""
+    moment = time.time() + seconds
+    monkeypatch.setattr("auth_server.token.time.time", lambda: moment)
 
 
 def assert_oauth_error(response: Any, error: str, status: int = 400) -> str:
@@ -66,30 +86,54 @@ def test_missing_verifier_is_invalid_request(as_client: TestClient) -> None:
     assert_oauth_error(response, "invalid_request")
 
 
-def test_code_reuse_is_refused_and_revokes_what_it_issued(as_client: TestClient) -> None:
-    client = register_client(as_client)
+def test_code_replayed_at_once_with_the_verifier_is_refused_but_revokes_nothing(
+    as_client: TestClient,
+) -> None:
+    """The client retrying a /token POST whose answer it lost (RFC 6749 §4.1.2: still denied)."""
+    client = confidential(as_client)
     code, verifier = code_for(as_client, client)
-    first = exchange_code(as_client, client["client_id"], code, verifier)
+    first = exchange_as(as_client, client, code, verifier)
     assert first.status_code == 200
     tokens = first.json()
-    assert introspect(as_client, tokens["access_token"])["active"] is True
+    replay = exchange_as(as_client, client, code, verifier)
+    assert "retry" in assert_oauth_error(replay, "invalid_grant")
+    assert "access_token" not in replay.json()
+    assert introspect(as_client, client, tokens["access_token"])["active"] is True
+    assert refresh_as(as_client, client, tokens["refresh_token"]).status_code == 200
 
-    replay = exchange_code(as_client, client["client_id"], code, verifier)
-    assert "already used" in assert_oauth_error(replay, "invalid_grant")
-    assert refresh(as_client, client["client_id"], tokens["refresh_token"]).json()["error"] == "invalid_grant"
-    assert introspect(as_client, tokens["access_token"]) == {"active": False}
 
-
-def test_code_reuse_also_revokes_tokens_of_later_refreshes(as_client: TestClient) -> None:
-    client = register_client(as_client)
+def test_code_replayed_without_the_verifier_revokes_nothing(as_client: TestClient) -> None:
+    """Whoever saw the redirect URL has the code, not the verifier: it must not sign the user out."""
+    client = confidential(as_client)
     code, verifier = code_for(as_client, client)
-    tokens = exchange_code(as_client, client["client_id"], code, verifier).json()
-    refreshed = refresh(as_client, client["client_id"], tokens["refresh_token"]).json()
-    exchange_code(as_client, client["client_id"], code, verifier)
-    assert introspect(as_client, refreshed["access_token"]) == {"active": False}
-    assert (
-        refresh(as_client, client["client_id"], refreshed["refresh_token"]).json()["error"] == "invalid_grant"
+    tokens = exchange_as(as_client, client, code, verifier).json()
+    wrong, _ = make_pair()
+    for attempt in (wrong, None):
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": LOOPBACK_REDIRECT}
+        form |= {"code_verifier": attempt} if attempt else {}
+        replay = post_token(as_client, form, client["client_id"], client_secret=client["client_secret"])
+        assert "already used" in assert_oauth_error(replay, "invalid_grant")
+    other = register_client(as_client)  # another client presenting it proves nothing either
+    assert "another client" in assert_oauth_error(
+        exchange_code(as_client, other["client_id"], code, verifier), "invalid_grant"
     )
+    assert introspect(as_client, client, tokens["access_token"])["active"] is True
+
+
+def test_code_replayed_later_with_the_verifier_revokes_what_it_issued(
+    as_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No client retries a code minutes later: two holders of the verifier are likelier."""
+    client = confidential(as_client)
+    code, verifier = code_for(as_client, client)
+    tokens = exchange_as(as_client, client, code, verifier).json()
+    refreshed = refresh_as(as_client, client, tokens["refresh_token"]).json()
+    later(monkeypatch, RETRY_WINDOW_SEC + 1)
+    replay = exchange_as(as_client, client, code, verifier)
+    assert "now revoked" in assert_oauth_error(replay, "invalid_grant")
+    for access_token in (tokens["access_token"], refreshed["access_token"]):
+        assert introspect(as_client, client, access_token) == {"active": False}
+    assert refresh_as(as_client, client, refreshed["refresh_token"]).json()["error"] == "invalid_grant"
 
 
 def test_code_is_bound_to_its_client(as_client: TestClient) -> None:
@@ -142,8 +186,6 @@ def test_concurrent_redemptions_cannot_both_succeed(as_client: TestClient, tmp_p
     """Two processes' connections to one database race on the same code: exactly one wins."""
     client = register_client(as_client)
     code, _ = code_for(as_client, client)
-    from auth_server.store import secret_hash
-
     code_hash = secret_hash(code)
     stores = [SqliteStore.open(tmp_path / "auth_server.sqlite3") for _ in range(8)]
     barrier, results = threading.Barrier(len(stores)), []
@@ -165,17 +207,120 @@ def test_concurrent_redemptions_cannot_both_succeed(as_client: TestClient, tmp_p
 
 # -- refresh_token grant ---------------------------------------------------------------------
 def test_refresh_rotates_and_reuse_revokes_the_family(as_client: TestClient) -> None:
-    tokens = get_tokens(as_client)
-    first = refresh(as_client, tokens.client_id, tokens.refresh_token).json()
-    second = refresh(as_client, tokens.client_id, first["refresh_token"]).json()
+    client = confidential(as_client)
+    tokens = get_tokens(as_client, client)
+    first = refresh_as(as_client, client, tokens.refresh_token).json()
+    second = refresh_as(as_client, client, first["refresh_token"]).json()
     assert len({tokens.refresh_token, first["refresh_token"], second["refresh_token"]}) == 3
 
-    reuse = refresh(as_client, tokens.client_id, tokens.refresh_token)
+    # The first token's successor was used, so this is no retry: it is reuse.
+    reuse = refresh_as(as_client, client, tokens.refresh_token)
     assert "already used" in assert_oauth_error(reuse, "invalid_grant")
     # The newest token of the family dies with it, and so do its access tokens.
-    assert_oauth_error(refresh(as_client, tokens.client_id, second["refresh_token"]), "invalid_grant")
-    assert introspect(as_client, second["access_token"]) == {"active": False}
-    assert introspect(as_client, tokens.access_token) == {"active": False}
+    assert_oauth_error(refresh_as(as_client, client, second["refresh_token"]), "invalid_grant")
+    assert introspect(as_client, client, second["access_token"]) == {"active": False}
+    assert introspect(as_client, client, tokens.access_token) == {"active": False}
+
+
+def test_refresh_retried_after_a_lost_response_keeps_the_user_signed_in(as_client: TestClient) -> None:
+    """RFC 9700 §4.14.2 with a retry window: the old token again, its successor never used."""
+    client = confidential(as_client)
+    tokens = get_tokens(as_client, client)
+    lost = refresh_as(as_client, client, tokens.refresh_token).json()  # the client never saw this
+    retried = refresh_as(as_client, client, tokens.refresh_token)
+    assert retried.status_code == 200, retried.text
+    new = retried.json()
+    assert new["refresh_token"] not in (tokens.refresh_token, lost["refresh_token"])
+    assert introspect(as_client, client, new["access_token"])["active"] is True
+    # The family goes on from the retry's token; the lost one is dead (one live token per family).
+    assert introspect(as_client, client, lost["refresh_token"]) == {"active": False}
+    assert refresh_as(as_client, client, new["refresh_token"]).status_code == 200
+
+
+def test_the_superseded_token_showing_up_later_is_reuse(as_client: TestClient) -> None:
+    """What the window lets an attacker do, and where it ends: the victim's next refresh."""
+    client = confidential(as_client)
+    tokens = get_tokens(as_client, client)
+    victims = refresh_as(as_client, client, tokens.refresh_token).json()
+    attackers = refresh_as(as_client, client, tokens.refresh_token).json()  # old token, within the window
+    assert introspect(as_client, client, attackers["access_token"])["active"] is True
+    # The victim refreshes with its own (now superseded) token: reuse, the whole family is revoked.
+    assert "already used" in assert_oauth_error(
+        refresh_as(as_client, client, victims["refresh_token"]), "invalid_grant"
+    )
+    assert introspect(as_client, client, attackers["access_token"]) == {"active": False}
+    assert_oauth_error(refresh_as(as_client, client, attackers["refresh_token"]), "invalid_grant")
+
+
+def test_refresh_retried_after_the_window_is_reuse(
+    as_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = confidential(as_client)
+    tokens = get_tokens(as_client, client)
+    rotated = refresh_as(as_client, client, tokens.refresh_token).json()
+    later(monkeypatch, RETRY_WINDOW_SEC + 1)
+    assert "already used" in assert_oauth_error(
+        refresh_as(as_client, client, tokens.refresh_token), "invalid_grant"
+    )
+    assert_oauth_error(refresh_as(as_client, client, rotated["refresh_token"]), "invalid_grant")
+
+
+def test_concurrent_refreshes_leave_exactly_one_live_refresh_token(
+    as_client: TestClient, tmp_path: Any
+) -> None:
+    """Eight connections to one database present the same token at once."""
+    tokens = get_tokens(as_client)
+    token_hash = secret_hash(tokens.refresh_token)
+    grant_id = as_client.app.state.auth.store.get_refresh_token(token_hash).grant_id  # type: ignore[attr-defined]
+    stores = [SqliteStore.open(tmp_path / "auth_server.sqlite3") for _ in range(8)]
+    barrier, results = threading.Barrier(len(stores)), []
+    now = int(time.time())
+
+    def rotate(index: int, store: SqliteStore) -> None:
+        successor = RefreshTokenRecord(f"successor-{index}", grant_id, now + 3600)
+        barrier.wait()
+        results.append(store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC))
+
+    threads = [threading.Thread(target=rotate, args=pair) for pair in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    live = [
+        row["token_hash"]
+        for row in stores[0]._conn.execute(
+            "SELECT token_hash FROM refresh_tokens WHERE grant_id = ? AND used = 0", (grant_id,)
+        )
+    ]
+    for store in stores:
+        store.close()
+    assert len(results) == 8 and len(live) == 1 and live[0].startswith("successor-")
+
+
+def test_databases_from_before_the_retry_window_are_migrated(tmp_path: Any) -> None:
+    """An older file without the new refresh_tokens columns gets them on open (ALTER TABLE)."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE refresh_tokens (token_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL,"
+        " expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)"
+    )
+    conn.execute("INSERT INTO refresh_tokens VALUES ('old', 'g', 9999999999, 0)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore.open(path)
+    try:
+        assert store.get_refresh_token("old") == RefreshTokenRecord("old", "g", 9999999999)
+        now = int(time.time())
+        assert store.rotate_refresh_token(
+            "old", RefreshTokenRecord("new", "g", now + 60), now, RETRY_WINDOW_SEC
+        )
+        assert store.get_refresh_token("old").successor_hash == "new"  # type: ignore[union-attr]
+    finally:
+        store.close()
+    SqliteStore.open(path).close()  # a second open finds nothing to add
 
 
 def test_refresh_may_narrow_but_not_widen_scope(as_client: TestClient) -> None:
@@ -373,17 +518,18 @@ def test_wrong_method_is_an_oauth_shaped_405(as_client: TestClient) -> None:
 
 # -- revocation and introspection ----------------------------------------------------------------
 def test_revoking_an_access_token_records_its_jti(as_client: TestClient) -> None:
-    tokens = get_tokens(as_client)
+    tokens = get_tokens(as_client, confidential(as_client))
     response = post_token(
         as_client,
         {"token": tokens.access_token, "token_type_hint": "access_token"},
         tokens.client_id,
+        client_secret=tokens.client["client_secret"],
         path="/oauth2/revoke",
     )
     assert response.status_code == 200
-    assert introspect(as_client, tokens.access_token) == {"active": False}
+    assert introspect(as_client, tokens.client, tokens.access_token) == {"active": False}
     # The refresh token is untouched: revoking an access token does not end the grant.
-    assert refresh(as_client, tokens.client_id, tokens.refresh_token).status_code == 200
+    assert refresh_as(as_client, tokens.client, tokens.refresh_token).status_code == 200
 
 
 def test_revocation_is_200_for_unknown_and_foreign_tokens(as_client: TestClient) -> None:
@@ -413,9 +559,35 @@ def test_introspection_is_for_confidential_clients_only(as_client: TestClient) -
 
 
 def test_introspection_of_refresh_and_inactive_tokens(as_client: TestClient) -> None:
-    tokens = get_tokens(as_client)
-    info = introspect(as_client, tokens.refresh_token)
+    tokens = get_tokens(as_client, confidential(as_client))
+    info = introspect(as_client, tokens.client, tokens.refresh_token)
     assert info["active"] is True and info["token_type"] == "refresh_token"
     assert info["client_id"] == tokens.client_id and info["sub"] == "user_alex"
     for token in ("garbage", "a.b.c", tokens.access_token[:-4] + "AAAA"):
-        assert introspect(as_client, token) == {"active": False}
+        assert introspect(as_client, tokens.client, token) == {"active": False}
+
+
+def test_a_client_cannot_introspect_another_clients_tokens(as_client: TestClient) -> None:
+    """Registration is open, so "a confidential client" is anyone (RFC 7662 §4): own tokens only."""
+    victim = get_tokens(as_client, confidential(as_client))
+    public_victim = get_tokens(as_client)
+    prober = confidential(as_client)
+    for token in (
+        victim.access_token,
+        victim.refresh_token,
+        public_victim.access_token,
+        public_victim.refresh_token,
+    ):
+        for hint in (None, "access_token", "refresh_token"):
+            form = {"token": token} | ({"token_type_hint": hint} if hint else {})
+            response = post_token(
+                as_client,
+                form,
+                prober["client_id"],
+                client_secret=prober["client_secret"],
+                path="/oauth2/introspect",
+            )
+            assert response.status_code == 200 and response.json() == {"active": False}
+    # The owner still sees its own tokens, with the claims RFC 7662 §2.2 lists.
+    info = introspect(as_client, victim.client, victim.access_token)
+    assert info["active"] is True and info["sub"] == "user_alex" and info["username"] == "alex"

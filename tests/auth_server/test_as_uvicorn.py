@@ -97,12 +97,13 @@ def test_whole_flow_and_restart_against_uvicorn(server: Server) -> None:
         assert http.get("/oauth2/jwks").json()["keys"][0]["kid"] == kid
         refreshed = refresh(http, tokens.client_id, tokens.refresh_token)
         assert refreshed.status_code == 200, refreshed.text
-        rs = register_client(http, token_endpoint_auth_method="client_secret_basic")
+        confidential = register_client(http, token_endpoint_auth_method="client_secret_basic")
+        own = get_tokens(http, confidential)
         info = post_token(
             http,
-            {"token": refreshed.json()["access_token"]},
-            rs["client_id"],
-            client_secret=rs["client_secret"],
+            {"token": own.access_token},
+            confidential["client_id"],
+            client_secret=confidential["client_secret"],
             basic=True,
             path="/oauth2/introspect",
         ).json()

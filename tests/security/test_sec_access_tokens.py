@@ -130,8 +130,10 @@ def test_forgeries_built_on_a_real_as_token_are_inactive_at_introspection(
     as_client: TestClient, case: str
 ) -> None:
     """The AS verifies its own tokens with the same rules: forge from a token it really issued."""
+    # The token's own client introspects: it is the only one that would see it as active.
     introspector = register_client(as_client, token_endpoint_auth_method="client_secret_post")
-    genuine = get_tokens(as_client).access_token
+    genuine = get_tokens(as_client, introspector).access_token
+    assert introspect_with(as_client, introspector, genuine)["active"] is True
     header, payload, signature = genuine.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     kid = jwt.get_unverified_header(genuine)["kid"]

@@ -1,6 +1,7 @@
 """Attacks on the AS beyond the code: refresh tokens, the browser pages, registration, CIMD.
 
-* refresh-token reuse after rotation revokes the whole family (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1);
+* refresh-token reuse after rotation revokes the whole family (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1)
+  once the new token was used or the 60-s retry window passed (``auth_server/token.py``);
 * a refresh cannot widen the scope (RFC 6749 §6);
 * CSRF on the consent form (RFC 9700 §4.7) and clickjacking of the login/consent pages (§4.16);
 * password guessing is throttled per user and per IP, with a message a person understands;
@@ -38,14 +39,34 @@ def test_refresh_token_reuse_after_rotation_revokes_the_family(as_client: TestCl
     tokens = get_tokens(as_client)
     rotated = refresh(as_client, tokens.client_id, tokens.refresh_token)
     assert rotated.status_code == 200
-    newest = rotated.json()["refresh_token"]
-    assert newest != tokens.refresh_token
+    newer = rotated.json()["refresh_token"]
+    assert newer != tokens.refresh_token
+    # The victim goes on with its new token, which ends the old one's retry window.
+    newest = refresh(as_client, tokens.client_id, newer).json()["refresh_token"]
 
-    # The attacker (or the victim) presents the old, rotated token.
+    # The attacker presents the old, rotated token.
     reuse = refresh(as_client, tokens.client_id, tokens.refresh_token)
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
     # The whole family is gone: the newest refresh token no longer works either.
     after = refresh(as_client, tokens.client_id, newest)
+    assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
+
+
+def test_refresh_token_stolen_after_the_retry_window_revokes_the_family(
+    as_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when the victim has not used its new token yet: 60 s after rotation, no retry."""
+    import time
+
+    from auth_server.token import RETRY_WINDOW_SEC
+
+    tokens = get_tokens(as_client)
+    newer = refresh(as_client, tokens.client_id, tokens.refresh_token).json()["refresh_token"]
+    moment = time.time() + RETRY_WINDOW_SEC + 1
+    monkeypatch.setattr("auth_server.token.time.time", lambda: moment)
+    reuse = refresh(as_client, tokens.client_id, tokens.refresh_token)
+    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    after = refresh(as_client, tokens.client_id, newer)
     assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
 
 

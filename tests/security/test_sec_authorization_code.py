@@ -9,6 +9,7 @@ page — never on a redirect, or the AS would be an open redirector (RFC 9700 §
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -92,19 +93,48 @@ def test_pkce_verifier_of_one_code_does_not_redeem_another(as_client: TestClient
     assert "code_verifier" in response.json()["error_description"]
 
 
-# -- code replay (RFC 6749 §4.1.2, RFC 9700 §4.5) ------------------------------------------
-def test_code_replay_fails_and_revokes_the_first_tokens(as_client: TestClient) -> None:
-    introspector = register_client(as_client, token_endpoint_auth_method="client_secret_post")
-    tokens = get_tokens(as_client)
-    assert introspect_with(as_client, introspector, tokens.access_token)["active"] is True
+# -- code replay (RFC 6749 §4.1.2, RFC 9700 §4.5; policy in auth_server/token.py) ------------
+def confidential_tokens(as_client: TestClient) -> Any:
+    """Tokens of a confidential client, which can introspect them (its own) to see their state."""
+    client = register_client(as_client, token_endpoint_auth_method="client_secret_post")
+    return get_tokens(as_client, client)
 
-    replay = exchange_code(as_client, tokens.client_id, tokens.code, tokens.verifier)
-    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-    assert "access_token" not in replay.json()
 
-    assert introspect_with(as_client, introspector, tokens.access_token) == {"active": False}
-    assert introspect_with(as_client, introspector, tokens.refresh_token) == {"active": False}
-    refreshed = refresh(as_client, tokens.client_id, tokens.refresh_token)
+def replay(as_client: TestClient, tokens: Any, verifier: str) -> Any:
+    return exchange_code(
+        as_client, tokens.client_id, tokens.code, verifier, client_secret=tokens.client["client_secret"]
+    )
+
+
+def test_intercepted_code_replayed_without_the_verifier_gets_nothing_and_signs_nobody_out(
+    as_client: TestClient,
+) -> None:
+    tokens = confidential_tokens(as_client)
+    attacker_verifier, _ = make_pair()
+    response = replay(as_client, tokens, attacker_verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert "access_token" not in response.json()
+    assert introspect_with(as_client, tokens.client, tokens.access_token)["active"] is True
+    assert introspect_with(as_client, tokens.client, tokens.refresh_token)["active"] is True
+
+
+def test_code_replayed_with_the_verifier_much_later_revokes_the_first_tokens(
+    as_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two holders of the verifier: the first exchange's tokens are revoked (RFC 9700 §4.5)."""
+    from auth_server.token import RETRY_WINDOW_SEC
+
+    tokens = confidential_tokens(as_client)
+    moment = time.time() + RETRY_WINDOW_SEC + 1
+    monkeypatch.setattr("auth_server.token.time.time", lambda: moment)
+    response = replay(as_client, tokens, tokens.verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert "access_token" not in response.json()
+    assert introspect_with(as_client, tokens.client, tokens.access_token) == {"active": False}
+    assert introspect_with(as_client, tokens.client, tokens.refresh_token) == {"active": False}
+    refreshed = refresh(
+        as_client, tokens.client_id, tokens.refresh_token, client_secret=tokens.client["client_secret"]
+    )
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
 
 

@@ -21,6 +21,7 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -58,24 +59,55 @@ STATE: dict[str, object] = {}
 
 
 # -- attacks, end to end ---------------------------------------------------------------------
-def test_live_code_replay_fails_and_revokes_the_first_tokens(live_pair: Pair) -> None:
+def test_live_code_replay_is_refused_and_a_retry_does_not_sign_the_user_out(live_pair: Pair) -> None:
+    """A second POST of the same code (ChatGPT does this): refused, the first tokens live on."""
     with as_http(live_pair) as http:
-        introspector = register_client(http, token_endpoint_auth_method="client_secret_post")
-        client = register_client(http)
+        client = register_client(http, token_endpoint_auth_method="client_secret_post")
+        secret = client["client_secret"]
         verifier, challenge = make_pair()
         query_ = authorize_in_browser(
             http, authorize_params(client["client_id"], challenge, resource=live_pair.mcp_url)
         )
-        first = exchange_code(http, client["client_id"], query_["code"], verifier)
+        first = exchange_code(http, client["client_id"], query_["code"], verifier, client_secret=secret)
         assert first.status_code == 200
         access = first.json()["access_token"]
         assert call_tool(live_pair, access, "auth_whoami").status_code == 200
 
-        replay = exchange_code(http, client["client_id"], query_["code"], verifier)
+        replay = exchange_code(http, client["client_id"], query_["code"], verifier, client_secret=secret)
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-        assert introspect_with(http, introspector, access) == {"active": False}
-        again = refresh(http, client["client_id"], first.json()["refresh_token"])
-        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+        assert "access_token" not in replay.json()
+        assert introspect_with(http, client, access)["active"] is True
+        again = refresh(http, client["client_id"], first.json()["refresh_token"], client_secret=secret)
+        assert again.status_code == 200, again.text
+
+
+def test_live_concurrent_double_post_of_a_code_has_one_winner_whose_tokens_live(live_pair: Pair) -> None:
+    """Two simultaneous POSTs of one code with its verifier, on two connections to the real AS."""
+    with as_http(live_pair) as http:
+        client = register_client(http)
+        verifier, challenge = make_pair()
+        code = authorize_in_browser(
+            http, authorize_params(client["client_id"], challenge, resource=live_pair.mcp_url)
+        )["code"]
+    barrier, answers = threading.Barrier(2), []
+
+    def post() -> None:
+        with as_http(live_pair) as own:
+            barrier.wait()
+            answers.append(exchange_code(own, client["client_id"], code, verifier))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answer.status_code for answer in answers) == [200, 400]
+    winner = next(answer for answer in answers if answer.status_code == 200).json()
+    loser = next(answer for answer in answers if answer.status_code == 400).json()
+    assert loser["error"] == "invalid_grant"
+    assert call_tool(live_pair, winner["access_token"], "auth_whoami").status_code == 200
+    with as_http(live_pair) as http:
+        assert refresh(http, client["client_id"], winner["refresh_token"]).status_code == 200
 
 
 def test_live_refresh_reuse_revokes_the_family(live_pair: Pair) -> None:
@@ -83,10 +115,32 @@ def test_live_refresh_reuse_revokes_the_family(live_pair: Pair) -> None:
     with as_http(live_pair) as http:
         rotated = refresh(http, tokens.client_id, tokens.refresh_token)
         assert rotated.status_code == 200
+        newest = refresh(http, tokens.client_id, rotated.json()["refresh_token"])
+        assert newest.status_code == 200
+        # Its successor was used, so the first token again is reuse, not a retry: the family dies.
         assert refresh(http, tokens.client_id, tokens.refresh_token).json()["error"] == "invalid_grant"
         assert (
-            refresh(http, tokens.client_id, rotated.json()["refresh_token"]).json()["error"]
-            == "invalid_grant"
+            refresh(http, tokens.client_id, newest.json()["refresh_token"]).json()["error"] == "invalid_grant"
+        )
+
+
+def test_live_refresh_retried_after_a_lost_response_keeps_the_user_signed_in(live_pair: Pair) -> None:
+    """The refresh answer is lost; the client presents its old token again within the window."""
+    tokens = live_tokens(live_pair)
+    with as_http(live_pair) as http:
+        lost = refresh(http, tokens.client_id, tokens.refresh_token)
+        assert lost.status_code == 200
+        retried = refresh(http, tokens.client_id, tokens.refresh_token)
+        assert retried.status_code == 200, retried.text
+        assert call_tool(live_pair, retried.json()["access_token"], "auth_whoami").status_code == 200
+        onward = refresh(http, tokens.client_id, retried.json()["refresh_token"])
+        assert onward.status_code == 200, onward.text
+        # The lost token was superseded: it showing up now is reuse, and ends the family.
+        assert (
+            refresh(http, tokens.client_id, lost.json()["refresh_token"]).json()["error"] == "invalid_grant"
+        )
+        assert (
+            refresh(http, tokens.client_id, onward.json()["refresh_token"]).json()["error"] == "invalid_grant"
         )
 
 
