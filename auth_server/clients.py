@@ -111,7 +111,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     """The first pydantic error as one sentence naming the field."""
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{field}: {first['msg']}"
+    message = first["msg"].removeprefix("Value error, ")  # our own validators' messages read as sentences
+    return f"{field}: {message}"
 
 
 @dataclass(frozen=True)
