@@ -107,7 +107,10 @@ async def authenticate_client(request: Request, form: Params, context: AuthServe
     credentials = _credentials(request, form)
     basic = credentials.basic
     if not credentials.client_id:
-        raise _invalid_client("send client_id (in the form, or with the secret as HTTP Basic)", basic=basic)
+        raise _invalid_client(
+            "send client_id (in the form, with the secret as HTTP Basic, or as the sub of client_assertion)",
+            basic=basic,
+        )
     try:
         client = await context.clients.find(credentials.client_id)
     except ClientMetadataError as exc:

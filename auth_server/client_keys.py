@@ -91,7 +91,7 @@ class ClientKeySets:
         self._clock = clock
         self._cache: OrderedDict[str, _CachedSet] = OrderedDict()
         # One fetch at a time: concurrent requests of one client wait for the set the first one
-        # fetches instead of each fetching it (the hosts are few: OAUTH_ALLOWED_CLIENT_METADATA_HOSTS).
+        # fetches instead of each fetching it. A key found in a fresh cached set needs no lock.
         self._lock = anyio.Lock()
 
     async def key_for(self, client: Client, kid: str | None, alg: str) -> Any:
@@ -107,6 +107,9 @@ class ClientKeySets:
                 "assertion with; publish the public keys and name them with jwks_uri"
             )
         where = f"the key set at {uri}"
+        cached = self._fresh(uri)
+        if cached is not None and (jwk := self._find(cached.keys, kid, alg, where)) is not None:
+            return self._key(jwk, alg)  # the common case: no lock, no fetch
         async with self._lock:
             cached, fresh = await self._current(uri)
             jwk = self._find(cached.keys, kid, alg, where)
@@ -117,12 +120,17 @@ class ClientKeySets:
             raise ClientKeyError(self._no_key(kid, alg, where))
         return self._key(jwk, alg)
 
-    async def _current(self, uri: str) -> tuple[_CachedSet, bool]:
+    def _fresh(self, uri: str) -> _CachedSet | None:
         cached = self._cache.get(uri)
-        if cached is not None and cached.expires_at > self._clock():
-            self._cache.move_to_end(uri)
-            return cached, False
-        return await self._fetch(uri), True
+        if cached is None or cached.expires_at <= self._clock():
+            return None
+        self._cache.move_to_end(uri)
+        return cached
+
+    async def _current(self, uri: str) -> tuple[_CachedSet, bool]:
+        """The cached set (fetched by a request that held the lock before us, perhaps), else a new one."""
+        cached = self._fresh(uri)
+        return (cached, False) if cached is not None else (await self._fetch(uri), True)
 
     def _may_refetch(self, cached: _CachedSet) -> bool:
         return self._clock() - cached.fetched_at >= self.refetch_interval_sec

@@ -405,9 +405,8 @@ class SqliteStore:
 
     # client assertions (RFC 7523 §3) ---------------------------------------------
     def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
-        # The primary key makes the check and the write one statement: of two requests carrying
-        # the same assertion exactly one inserts the row. A row whose time is up (not purged yet)
-        # no longer blocks its jti.
+        # The primary key decides: of two requests carrying the same assertion exactly one
+        # inserts the row. A row whose time is up (not purged yet) no longer blocks its jti.
         with self._transaction() as conn:
             conn.execute(
                 "DELETE FROM client_assertion_jtis WHERE client_id = ? AND jti = ? AND expires_at < ?",
