@@ -29,6 +29,8 @@ from auth_server import (
     revocation,
     token,
 )
+from auth_server.client_assertions import ClientAssertionVerifier
+from auth_server.client_keys import ClientKeySets
 from auth_server.client_metadata_documents import ClientMetadataFetcher
 from auth_server.clients import ClientDirectory
 from auth_server.context import AuthServer
@@ -59,8 +61,20 @@ def build_context(
     except BaseException:
         store.close()
         raise
-    fetcher = ClientMetadataFetcher(
-        http_client, settings.oauth_allowed_client_metadata_hosts, resolver=resolver
+    redirect_policy = RedirectPolicy(settings.oauth_allowed_redirect_uris)
+    documents = ClientMetadataFetcher(
+        http_client,
+        settings.oauth_allowed_client_metadata_hosts,
+        redirect_policy=redirect_policy,
+        resolver=resolver,
+    )
+    endpoints = metadata.metadata_document(settings)
+    # Key sets are fetched through the documents' fences (and HTTP client): same hosts, same bounds.
+    assertions = ClientAssertionVerifier(
+        ClientKeySets(documents.fetcher),
+        store,
+        issuer=endpoints["issuer"],
+        token_endpoint=endpoints["token_endpoint"],
     )
     # A testing aid (OAUTH_FETCH_HOST_OVERRIDES); the fetcher takes it as an attribute so the
     # document fetcher's constructor need not carry it.
@@ -69,8 +83,9 @@ def build_context(
         settings=settings,
         store=store,
         keys=key_ring,
-        clients=ClientDirectory(store, fetcher),
-        redirect_policy=RedirectPolicy(settings.oauth_allowed_redirect_uris),
+        clients=ClientDirectory(store, documents),
+        assertions=assertions,
+        redirect_policy=redirect_policy,
         sessions=SessionManager(session_secret, secure=settings.auth_issuer.startswith("https://")),
         pending=PendingRequests(),
         throttle=LoginThrottle(),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from auth_server.client_assertions import ClientAssertionVerifier
 from auth_server.clients import ClientDirectory
 from auth_server.keys import KeyRing
 from auth_server.pages import Pages
@@ -27,6 +28,7 @@ class AuthServer:
     store: Store
     keys: KeyRing
     clients: ClientDirectory
+    assertions: ClientAssertionVerifier
     redirect_policy: RedirectPolicy
     sessions: SessionManager
     pending: PendingRequests

@@ -6,6 +6,9 @@ answers 201 with the client information (§3.2.1): the metadata as registered, a
 only its SHA-256 is stored), and a ``registration_access_token`` with the
 ``registration_client_uri`` where ``GET`` returns the registration (RFC 7592 — Claude reads
 it). Errors are RFC 7591 §3.2.2's ``invalid_redirect_uri`` and ``invalid_client_metadata``.
+Grant and response types this server does not offer are dropped rather than refused (RFC 7591
+§2 lets the server substitute values; ``clients.ClientMetadata``), and the response shows
+what was registered.
 
 Updating and deleting a registration (RFC 7592 §2.2, §2.3) are not offered: a client that
 needs other metadata registers again.
@@ -32,6 +35,8 @@ from shared.scopes import ALL_SCOPES, ScopeError, parse_scope, unknown_scopes
 
 router = APIRouter()
 REGISTRATION_PATH = "/oauth2/register"
+# Key-set fields only a private_key_jwt client uses, which registration does not offer.
+_DOCUMENT_ONLY = {"jwks", "jwks_uri", "token_endpoint_auth_signing_alg"}
 
 
 def _check_metadata(metadata: ClientMetadata, request: Request) -> str:
@@ -43,8 +48,15 @@ def _check_metadata(metadata: ClientMetadata, request: Request) -> str:
         application_type = resolve_application_type(metadata.application_type, metadata.redirect_uris)
     except RedirectURIError as exc:
         raise OAuthError("invalid_redirect_uri", str(exc)) from None
-    if "authorization_code" not in metadata.grant_types:
-        raise OAuthError("invalid_client_metadata", "grant_types must include 'authorization_code'")
+    if metadata.token_endpoint_auth_method == "private_key_jwt":
+        # A registration is anonymous, so a key proves no more than a secret would here, and
+        # accepting one would let any stranger aim the AS's key fetches at a URL of their choice.
+        raise OAuthError(
+            "invalid_client_metadata",
+            "token_endpoint_auth_method 'private_key_jwt' is for clients identified by a metadata document "
+            "(an https client_id whose document names its jwks_uri); register with 'none', "
+            "'client_secret_basic' or 'client_secret_post'",
+        )
     try:
         unknown = unknown_scopes(parse_scope(metadata.scope))
     except ScopeError as exc:
@@ -81,7 +93,8 @@ async def register(request: Request) -> JSONResponse:
     registration_token = secrets.token_urlsafe(32)
     record = ClientRecord(
         client_id=secrets.token_urlsafe(16),
-        metadata=metadata.model_dump(exclude_none=True) | {"application_type": application_type},
+        metadata=metadata.model_dump(exclude_none=True, exclude=_DOCUMENT_ONLY)
+        | {"application_type": application_type},
         issued_at=int(time.time()),
         secret_hash=secret_hash(client_secret) if client_secret else None,
         registration_token_hash=secret_hash(registration_token),

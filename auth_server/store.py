@@ -14,6 +14,7 @@ refresh tokens            SHA-256 of the token, its grant, when it was rotated a
 access tokens             jti → grant, so revoking a grant can revoke its access tokens
 revoked jtis              access tokens revoked before they expire (RFC 7009)
 signing keys              PEM private keys with their kid and retirement time
+client assertion jtis     ``jti`` of each RFC 7523 client assertion until its ``exp``: single use
 ========================  =====================================================
 
 :class:`SqliteStore` is the only implementation. With ``STORE=memory`` it runs on an
@@ -94,6 +95,12 @@ CREATE TABLE IF NOT EXISTS signing_keys (
     pem TEXT NOT NULL,
     created_at REAL NOT NULL,
     retire_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS client_assertion_jtis (
+    client_id TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, jti)
 );
 """
 
@@ -210,6 +217,10 @@ class Store(Protocol):
 
     def purge_expired(self, now: int) -> None: ...
     def close(self) -> None: ...
+
+    def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
+        """Remember ``jti`` for ``client_id`` until ``expires_at``; False if it was already used."""
+        ...
 
 
 class SqliteStore:
@@ -454,10 +465,26 @@ class SqliteStore:
             conn.execute("DELETE FROM access_tokens WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM revoked_jtis WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM signing_keys WHERE retire_at IS NOT NULL AND retire_at < ?", (now,))
+            conn.execute("DELETE FROM client_assertion_jtis WHERE expires_at < ?", (now,))
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    # client assertions (RFC 7523 §3) ---------------------------------------------
+    def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
+        # The primary key decides: of two requests carrying the same assertion exactly one
+        # inserts the row. A row whose time is up (not purged yet) no longer blocks its jti.
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM client_assertion_jtis WHERE client_id = ? AND jti = ? AND expires_at < ?",
+                (client_id, jti, int(time.time())),
+            )
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO client_assertion_jtis (client_id, jti, expires_at) VALUES (?, ?, ?)",
+                (client_id, jti, expires_at),
+            ).rowcount
+        return bool(inserted == 1)
 
 
 def open_store(settings: Any) -> SqliteStore:

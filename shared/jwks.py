@@ -128,3 +128,26 @@ def verification_key(jwk: dict[str, Any], alg: str) -> Any:
         return PyJWK(jwk, algorithm=alg).key
     except Exception as exc:  # PyJWK raises several types for malformed keys
         raise KeyError_(f"key {jwk.get('kid')!r} is not a usable {alg} key ({exc})") from exc
+
+
+# Members that only a private or symmetric JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def public_key_problem(jwk: Any) -> str | None:
+    """Why ``jwk`` is not a public signature key a client may publish, or ``None`` if it is one.
+
+    A key set that someone else hosts is only acceptable when it holds public keys: a symmetric
+    (``oct``) key or a private member would mean a secret has been published.
+    """
+    if not isinstance(jwk, dict):
+        return "a key is not a JSON object"
+    if jwk.get("kty") not in ("RSA", "EC"):
+        return f"key {jwk.get('kid')!r} has kty {jwk.get('kty')!r}; only RSA and EC public keys are accepted"
+    if leaked := sorted(_PRIVATE_MEMBERS & jwk.keys()):
+        return (
+            f"key {jwk.get('kid')!r} contains private key material ({', '.join(leaked)}); publish public keys"
+        )
+    if jwk.get("use", "sig") != "sig":
+        return f"key {jwk.get('kid')!r} is for use {jwk.get('use')!r}, not 'sig'"
+    return None

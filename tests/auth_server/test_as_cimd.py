@@ -265,3 +265,34 @@ def test_document_errors_at_the_token_endpoint_are_invalid_client(
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert "HTTP 404" in response.json()["error_description"]
+
+
+# --- redirect URIs pass the operator's policy when the document is read -----------------------
+
+
+def test_a_document_whose_only_redirect_is_not_allowed_is_refused(
+    as_client: TestClient, documents: Documents
+) -> None:
+    """Publishing a document on an allowed host must not be a way to send codes anywhere."""
+    documents.serve(CLAUDE, claude_document(redirect_uris=["https://evil.example/steal"]))
+    response = authorize(as_client, redirect_uri="https://evil.example/steal")
+    assert_refused(response, "https://evil.example/steal", "OAUTH_ALLOWED_REDIRECT_URIS")
+
+
+def test_redirects_outside_the_policy_are_dropped_from_a_document(
+    as_client: TestClient, documents: Documents
+) -> None:
+    documents.serve(CLAUDE, claude_document(redirect_uris=["https://evil.example/steal", CLAUDE_CALLBACK]))
+    refused = authorize(as_client, redirect_uri="https://evil.example/steal")
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "Redirect URI not registered" in refused.text
+    assert authorize(as_client).status_code == 303
+
+
+def test_portless_loopback_redirects_match_any_port(as_client: TestClient, documents: Documents) -> None:
+    """Claude Code publishes http://localhost/callback and listens on a port it picks (RFC 8252 §7.3)."""
+    url = "https://claude.ai/oauth/claude-code-client-metadata"
+    documents.serve(url, claude_document(client_id=url, redirect_uris=["http://localhost/callback"]))
+    assert authorize(as_client, url, "http://localhost:53172/callback").status_code == 303
+    refused = authorize(as_client, url, "http://localhost:53172/other")
+    assert refused.status_code == 400 and "location" not in refused.headers

@@ -58,7 +58,16 @@ def test_metadata_lists_every_endpoint(as_client: TestClient) -> None:
             "none",
             "client_secret_post",
             "client_secret_basic",
+            "private_key_jwt",
         ]
+        # RFC 7523 client assertions: asymmetric algorithms only, never none or HMAC.
+        for endpoint in ("token", "revocation", "introspection"):
+            assert "private_key_jwt" in doc[f"{endpoint}_endpoint_auth_methods_supported"]
+            assert doc[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == [
+                "ES256",
+                "PS256",
+                "RS256",
+            ]
         assert doc["client_id_metadata_document_supported"] is True
         assert doc["authorization_response_iss_parameter_supported"] is True
 
