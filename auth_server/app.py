@@ -38,7 +38,7 @@ from auth_server.cors import PublicCORSMiddleware
 from auth_server.errors import install_error_handlers
 from auth_server.keys import KeyRing
 from auth_server.pages import PageError, Pages, page_error_handler
-from auth_server.public_fetch import Resolver
+from auth_server.public_fetch import PublicFetcher, Resolver
 from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
 from auth_server.store import open_store
@@ -62,23 +62,22 @@ def build_context(
         store.close()
         raise
     redirect_policy = RedirectPolicy(settings.oauth_allowed_redirect_uris)
-    documents = ClientMetadataFetcher(
+    # Documents and client key sets are fetched through one fence (and one HTTP client): same
+    # hosts, same bounds. OAUTH_FETCH_HOST_OVERRIDES is a testing aid (see public_fetch.py).
+    fetcher = PublicFetcher(
         http_client,
         settings.oauth_allowed_client_metadata_hosts,
-        redirect_policy=redirect_policy,
         resolver=resolver,
+        host_overrides=settings.oauth_fetch_host_overrides,
     )
+    documents = ClientMetadataFetcher(fetcher, redirect_policy=redirect_policy)
     endpoints = metadata.metadata_document(settings)
-    # Key sets are fetched through the documents' fences (and HTTP client): same hosts, same bounds.
     assertions = ClientAssertionVerifier(
-        ClientKeySets(documents.fetcher),
+        ClientKeySets(fetcher),
         store,
         issuer=endpoints["issuer"],
         token_endpoint=endpoints["token_endpoint"],
     )
-    # A testing aid (OAUTH_FETCH_HOST_OVERRIDES); the fetcher takes it as an attribute so the
-    # document fetcher's constructor need not carry it.
-    fetcher.fetcher.host_overrides = dict(settings.oauth_fetch_host_overrides)
     return AuthServer(
         settings=settings,
         store=store,

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -44,7 +44,7 @@ from pydantic import ValidationError
 from auth_server.client_assertions import ASSERTION_ALGS
 from auth_server.client_keys import ClientKeyError, parse_key_set
 from auth_server.clients import SECRET_AUTH_METHODS, Client, ClientMetadata, describe_validation_error
-from auth_server.public_fetch import FetchRefused, PublicFetcher, Resolver
+from auth_server.public_fetch import FetchRefused, PublicFetcher
 from auth_server.redirect_uris import (
     RedirectPolicy,
     RedirectURIError,
@@ -53,7 +53,7 @@ from auth_server.redirect_uris import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 
 class ClientMetadataError(Exception):
@@ -72,14 +72,12 @@ class ClientMetadataFetcher:
 
     def __init__(
         self,
-        http_client: httpx.AsyncClient | None,
-        allowed_hosts: Sequence[str],
+        fetcher: PublicFetcher,
         *,
         redirect_policy: RedirectPolicy,
-        resolver: Resolver | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.fetcher = PublicFetcher(http_client, allowed_hosts, resolver=resolver)
+        self.fetcher = fetcher
         self.redirect_policy = redirect_policy
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, Client]] = OrderedDict()

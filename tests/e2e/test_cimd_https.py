@@ -120,10 +120,6 @@ def test_claudes_published_document_is_fetched_over_https(live_as: LiveAS) -> No
     assert seen.sni == "claude.ai" and seen.host == "claude.ai"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the CIMD capability fix: the AS still refuses Claude's jwt-bearer grant type",
-)
 def test_claudes_published_document_signs_claude_in(live_as: LiveAS) -> None:
     tokens = _sign_in_and_exchange(live_as, CLAUDE_CLIENT_ID)
     assert tokens.status_code == 200, tokens.text
