@@ -1,7 +1,7 @@
 """Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3).
 
-Three ways, accepted whatever the client registered (SPEC §5) as long as the secret, if
-the client has one, matches:
+Three ways (RFC 6749 §2.3.1, RFC 7591 §2), accepted whatever method the client registered, as
+long as the secret, if the client has one, matches:
 
 * ``none`` — a public client sends only ``client_id`` (RFC 7591 §2); PKCE protects its code;
 * ``client_secret_post`` — ``client_id`` and ``client_secret`` in the form body (§2.3.1);

@@ -1,4 +1,4 @@
-"""Which redirect URIs a client may use: the allowlist policy (SPEC §2) and RFC 8252.
+"""Which redirect URIs a client may use: the allowlist policy (``OAUTH_ALLOWED_REDIRECT_URIS``) and RFC 8252.
 
 The redirect URI is where the authorization code goes, so it is the one thing an
 attacker most wants to choose. Three layers guard it:
