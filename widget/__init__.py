@@ -1,4 +1,4 @@
-"""The "Auth Demo Widget": one self-contained HTML page (OpenAI Apps SDK, MCP Apps), rendered from a jinja2 template.
+"""The "Auth Demo Widget": one self-contained HTML page (OpenAI Apps SDK, MCP Apps), from a jinja2 template.
 
 The same template serves three hosts, told apart by ``host``:
 

@@ -1,4 +1,4 @@
-"""Per-tool OAuth policy (``resource_server.tool_policy``): status codes, WWW-Authenticate challenges and ``_meta`` in every mode."""
+"""Per-tool OAuth policy (``tool_policy``): statuses, WWW-Authenticate challenges, ``_meta`` in every mode."""
 
 from __future__ import annotations
 

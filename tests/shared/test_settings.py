@@ -1,4 +1,4 @@
-"""Configuration (``shared.settings``, ``.env.example``): defaults, derived values and one-line errors naming the variable."""
+"""Configuration (``.env.example``): defaults, derived values and one-line errors naming the variable."""
 
 import pytest
 
