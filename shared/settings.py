@@ -151,7 +151,7 @@ class Settings(BaseSettings):
             if len(self.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
                 raise ConfigError(
                     f"JWT_SECRET is shorter than {MIN_HS256_SECRET_BYTES} bytes; "
-                    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                    "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
         return self
 
