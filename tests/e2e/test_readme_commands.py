@@ -311,3 +311,28 @@ def test_troubleshooting_table_is_generated_by_the_doctor() -> None:
 
 def test_readme_cites_no_spec_file() -> None:
     assert "SPEC" not in README.read_text()
+
+
+# -- `mcp-oauth-demo start` beyond README's one line ----------------------------------------
+def test_start_runs_only_the_processes_named(terminal: Terminal) -> None:
+    with started(terminal, ".venv/bin/mcp-oauth-demo start auth") as (process, env, log):
+        url = env["AUTH_ISSUER"] + "/.well-known/oauth-authorization-server"
+        deadline = time.monotonic() + READY_TIMEOUT_SEC
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(env["RS_BASE_URL"] + "/.well-known/oauth-protected-resource/mcp", timeout=1.0)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=20)
+    assert "starting auth with " in log.read_text()
+
+
+def test_start_refuses_an_unknown_process(terminal: Terminal) -> None:
+    result = terminal.run(".venv/bin/mcp-oauth-demo start web")
+    assert result.returncode == 2
+    assert "no process web in the Procfile; it has auth, rs" in result.stderr
