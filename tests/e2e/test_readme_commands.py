@@ -23,6 +23,7 @@ The comment line just above a block says how it runs:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -194,6 +195,26 @@ def test_block_runs_against_the_servers(block: Block, terminal: Terminal, shared
             "http://localhost:4000", shared_pair.issuer
         )
         assert_succeeded(terminal.run(live, env), live)
+
+
+def test_the_401_curl_shows_what_readme_explains(terminal: Terminal, shared_pair: Pair) -> None:
+    """README's "Why a 401 or 403 carries a tool result with isError" describes this answer."""
+    (command,) = [
+        command
+        for block in SHELL_BLOCKS
+        if block.marker == "with-servers"
+        for command in block.commands
+        if command.startswith("curl -si") and "tools/call" in command
+    ]
+    result = terminal.run(command.replace("http://localhost:3000", shared_pair.rs_base_url))
+    assert_succeeded(result, command)
+    head, _, body = result.stdout.partition("\n\n")  # text mode has turned CRLF into LF
+    assert head.startswith("HTTP/1.1 401 Unauthorized")
+    assert re.search(r'^www-authenticate: Bearer resource_metadata="', head, re.I | re.M), head
+    message = json.loads(body)
+    assert message["result"]["isError"] is True
+    assert message["result"]["_meta"]["mcp/www_authenticate"], "the challenge repeated for ChatGPT"
+    assert "Sign-in required" in message["result"]["content"][0]["text"]
 
 
 def wait_for_both(process: subprocess.Popen[str], env: dict[str, str], log: Path) -> float:
