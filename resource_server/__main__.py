@@ -24,7 +24,7 @@ def main() -> None:
     print(f"Authorization server:           {settings.auth_issuer}", flush=True)
     print(
         "MCP Inspector (Node >= 22.19): npx @modelcontextprotocol/inspector, then Add Servers → "
-        f"+ Add manually, transport Streamable HTTP, URL {mcp_url} (README: 'Connect MCP Inspector')",
+        f"+ Add manually, transport streamable-http, URL {mcp_url} (README: 'Connect MCP Inspector')",
         flush=True,
     )
     print(
