@@ -3,8 +3,8 @@
 ``honcho start`` runs each Procfile line (``python -m auth_server``, ``python -m resource_server``)
 through a shell, so ``python`` is whichever one comes first on ``PATH``: the project's only
 when its virtual environment is activated. In a new terminal that is the system's Python,
-which has neither uvicorn nor this project (``No module named 'uvicorn'``), or no ``python``
-at all (``python: not found``).
+which lacks this project's packages (``No module named …``), or no ``python`` at all
+(``python: not found``).
 
 This command runs the same Procfile with honcho's own process manager, with the directory of
 the interpreter running this command — the venv's ``bin/`` when you type
