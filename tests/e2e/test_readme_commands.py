@@ -324,10 +324,12 @@ def test_honcho_alone_fails_in_a_new_terminal_as_readme_says(terminal: Terminal)
 
 
 # -- README's troubleshooting table is the doctor's -----------------------------------------
-def test_troubleshooting_table_is_generated_by_the_doctor() -> None:
+def test_troubleshooting_table_is_generated_by_the_doctor(terminal: Terminal) -> None:
     text = README.read_text()
     assert doctor.TABLE_BEGIN in text and doctor.TABLE_END in text
     block = text.split(doctor.TABLE_BEGIN, 1)[1].split(doctor.TABLE_END, 1)[0].strip()
+    printed = terminal.run(".venv/bin/mcp-oauth-demo doctor --table")
+    assert printed.returncode == 0 and printed.stdout.strip() == doctor.troubleshooting_table()
     assert block == doctor.troubleshooting_table(), (
         "README's troubleshooting table differs from the doctor's problems: replace the lines between "
         "the troubleshooting-table markers with the output of `.venv/bin/mcp-oauth-demo doctor --table`"
