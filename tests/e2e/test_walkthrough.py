@@ -131,3 +131,18 @@ def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(shared_pair: 
     assert page.status_code == 200
     assert "<style>" in page.text and "go back to the terminal" in page.text
     assert re.search(r"the browser came back to http://127\.0\.0\.1:\d+/callback", output)
+
+
+@pytest.mark.parametrize("command", ["start", "walkthrough", "doctor"])
+def test_help_is_plain_text(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--help`` shows the module's docstring without its reStructuredText markup."""
+    from mcp_oauth_demo import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert f"mcp-oauth-demo {command}" in shown
+    assert "``" not in shown and not re.search(r":(mod|func|class|data):`", shown), shown
+    if command == "walkthrough":
+        assert "11. revoke the refresh token" in shown, "the list of steps keeps its layout"
