@@ -226,3 +226,13 @@ def test_widget_preview_signs_itself_in(shared_pair: Pair, tab: BrowserPage, art
 
     page.reload()  # the token lived only in the page
     expect(page.get_by_text("Not signed in", exact=True)).to_be_visible()
+
+
+def test_widget_preview_ignores_an_answer_it_did_not_ask_for(shared_pair: Pair, tab: BrowserPage) -> None:
+    """A forged ``/widget?code=…&state=…`` (login CSRF, RFC 6749 §10.12) is refused, not exchanged."""
+    page = tab.page
+    page.goto(shared_pair.rs_base_url + "/widget?code=stolen&state=forged&iss=" + shared_pair.issuer)
+    expect(page.locator("#hint")).to_contain_text("not for a request this page made")
+    expect(page.get_by_text("Not signed in", exact=True)).to_be_visible()
+    assert "code=" not in page.url
+    assert tab.errors == []
