@@ -146,3 +146,15 @@ def test_help_is_plain_text(command: str, capsys: pytest.CaptureFixture[str]) ->
     assert "``" not in shown and not re.search(r":(mod|func|class|data):`", shown), shown
     if command == "walkthrough":
         assert "11. revoke the refresh token" in shown, "the list of steps keeps its layout"
+
+
+def test_walkthrough_reads_challenges_from_tool_results_too(tmp_path: Path) -> None:
+    """TOOL_AUTH_CHALLENGE=result (what ChatGPT gets): the 401 of step 1 and the 403 of step 9
+    arrive as HTTP 200 tool results with the challenge in ``_meta``; every step still passes."""
+    from mcp_oauth_demo.launcher import running_pair
+
+    with running_pair(tmp_path, TOOL_AUTH_CHALLENGE="result") as pair:
+        status, output = run_in_process(pair.rs_base_url)
+    assert status == 0, output[-3000:]
+    step_up = output.split("Step 9. ")[1].split("Step 10. ")[0]
+    assert "200 insufficient_scope; the call needs scope='notes:write'" in step_up
