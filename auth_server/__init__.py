@@ -1,4 +1,4 @@
-"""The demo's OAuth 2.1 authorization server (SPEC §5).
+"""The demo's OAuth 2.1 authorization server (MCP authorization, RFC 6749, RFC 8414, RFC 7591).
 
 Read it in the order a client meets it:
 

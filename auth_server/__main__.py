@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from shared.settings import ConfigError, get_settings
+from shared.settings import ConfigError, get_settings, startup_warnings
 
 
 def main() -> int:
     settings = get_settings()  # a bad variable ends here, before the heavy imports
+    for warning in startup_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     import uvicorn
 
     from auth_server.app import build_context, create_app

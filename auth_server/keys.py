@@ -123,7 +123,8 @@ async def jwks(request: Request) -> JSONResponse:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m auth_server.keys {list,rotate}`` against DATA_DIR."""
-    parser = argparse.ArgumentParser(prog="python -m auth_server.keys", description=__doc__.split("\n")[0])
+    prog = ".venv/bin/python -m auth_server.keys"  # as README prints it: works without an activated venv
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("list", "rotate"))
     args = parser.parse_args(argv)
     try:

@@ -1,54 +1,81 @@
-"""``mcp-oauth-demo``: the project's command line (``walkthrough``, ``doctor``).
+"""``mcp-oauth-demo``: the project's command line (``start``, ``walkthrough``, ``doctor``, ``one-url``).
 
-``walkthrough`` performs the MCP authorization flow by hand against the running servers and
-prints every exchange with the RFC section it implements; ``doctor`` checks a running or
-configured setup the way the README's troubleshooting section does.
+``start`` runs both servers (the Procfile) with this installation's Python, so
+``.venv/bin/mcp-oauth-demo start`` works in any terminal; ``walkthrough`` performs the MCP
+authorization flow by hand against the running servers and prints every exchange with the
+RFC section it implements; ``doctor`` checks a running or configured setup the way the
+README's troubleshooting section does.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
+from types import ModuleType
 
-from mcp_oauth_demo import doctor, walkthrough
+from mcp_oauth_demo import doctor, one_url, start, walkthrough
+
+# reStructuredText markup of the docstrings that --help shows: ``literal``, :role:`target`.
+_LITERAL = re.compile(r"``([^`]+)``")
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_text(docstring: str) -> str:
+    """A module docstring as a terminal shows it: no ``…`` or :mod:`…` markup, no common indent."""
+    text = _ROLE.sub(r"\1", _LITERAL.sub(r"\1", docstring))
+    return textwrap.dedent(text).strip()
+
+
+def help_text(module: ModuleType) -> tuple[str, str]:
+    """(description, epilog) for ``module``'s subcommand: its docstring's first paragraph, then the rest."""
+    first, _, rest = plain_text(module.__doc__ or "").partition("\n\n")
+    return first, rest
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, module: ModuleType, summary: str
+) -> None:
+    description, epilog = help_text(module)
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    parser.set_defaults(run=module.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcp-oauth-demo",
-        description="An MCP resource server protected by OAuth 2.1 — tools to learn and to check it.",
+        description="An MCP resource server protected by OAuth 2.1 — tools to run, learn and check it.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    walk = commands.add_parser(
+    add_command(commands, "start", start, "run both servers (the Procfile) with this installation's Python")
+    add_command(
+        commands,
         "walkthrough",
-        help="run the whole OAuth flow against the running servers and explain each step",
-        description=walkthrough.__doc__.split("\n\n")[0] if walkthrough.__doc__ else None,
+        walkthrough,
+        "run the whole OAuth flow against the running servers and explain each step",
     )
-    walkthrough.add_arguments(walk)
-    walk.set_defaults(run=walkthrough.run)
-    check = commands.add_parser(
+    add_command(
+        commands,
         "doctor",
-        help="check the configuration and the running servers; print what is wrong and how to fix it",
-        description=doctor.__doc__.split("\n\n")[0] if doctor.__doc__ else None,
+        doctor,
+        "check the configuration and the running servers; print what is wrong and how to fix it",
     )
-    doctor.add_arguments(check)
-    check.set_defaults(run=doctor.run)
-    _add_one_url(commands)
-    return parser
-
-
-def _add_one_url(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``one-url``: both servers in one process behind one URL (:mod:`mcp_oauth_demo.one_url`)."""
-    from mcp_oauth_demo import one_url
-
-    serve = commands.add_parser(
+    add_command(
+        commands,
         "one-url",
-        help="serve the AS and the MCP server on one port (8000) for one tunnel: set PUBLIC_URL",
-        description=(one_url.__doc__ or "").split("\n\n")[0],
+        one_url,
+        "serve the AS and the MCP server on one port (8000) for one tunnel: set PUBLIC_URL",
     )
-    one_url.add_arguments(serve)
-    serve.set_defaults(run=one_url.run)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

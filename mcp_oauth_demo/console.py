@@ -208,12 +208,12 @@ class Console:
         if fix:
             self.line(f"{self.bold('fix:')} {fix}", indent + 2)
 
-    def data(self, value: Any, indent: int = 6) -> None:
-        """Pretty JSON, cut after :data:`MAX_BODY_LINES` lines."""
+    def data(self, value: Any, indent: int = 6, max_lines: int | None = MAX_BODY_LINES) -> None:
+        """Pretty JSON, cut after ``max_lines`` lines (``None``: never, for a document a lesson reads)."""
         text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
         lines = text.splitlines()
-        if len(lines) > MAX_BODY_LINES:
-            lines = [*lines[:MAX_BODY_LINES], f"… ({len(lines) - MAX_BODY_LINES} more lines)"]
+        if max_lines is not None and len(lines) > max_lines:
+            lines = [*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"]
         self.line("\n".join(lines), indent)
 
     # -- HTTP exchanges ------------------------------------------------------------------
@@ -227,7 +227,12 @@ class Console:
             _, value = body_summary(request.headers.get("content-type", ""), request.content)
             self.data(value)
 
-    def response(self, response: httpx.Response, headers: Iterable[str] = INTERESTING_HEADERS) -> None:
+    def response(
+        self,
+        response: httpx.Response,
+        headers: Iterable[str] = INTERESTING_HEADERS,
+        max_lines: int | None = MAX_BODY_LINES,
+    ) -> None:
         """``← 401 Unauthorized`` with the interesting headers and the (redacted) body."""
         status = f"{response.status_code} {response.reason_phrase}"
         colour = (
@@ -244,16 +249,17 @@ class Console:
                 self.line(self.dim(f"{name}: {shown}"), 6)
         if response.content:
             _, value = body_summary(response.headers.get("content-type", ""), response.content)
-            self.data(value)
+            self.data(value, max_lines=max_lines)
 
     def exchange(
         self,
         response: httpx.Response,
         request_headers: Iterable[str] = (),
         response_headers: Iterable[str] = INTERESTING_HEADERS,
+        max_lines: int | None = MAX_BODY_LINES,
     ) -> None:
         self.request(response.request, request_headers)
-        self.response(response, response_headers)
+        self.response(response, response_headers, max_lines)
 
 
 # -- banners ---------------------------------------------------------------------------------

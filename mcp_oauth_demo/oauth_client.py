@@ -153,18 +153,24 @@ def exchange_code(
 
 
 def refresh(
-    client: httpx.Client, token_endpoint: str, *, client_id: str, refresh_token: str, resource: str
+    client: httpx.Client,
+    token_endpoint: str,
+    *,
+    client_id: str,
+    refresh_token: str,
+    resource: str,
+    scope: str | None = None,
 ) -> httpx.Response:
-    """RFC 6749 §6 (and RFC 8707 §2.2: the same resource as before)."""
-    return client.post(
-        token_endpoint,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": client_id,
-            "resource": resource,
-        },
-    )
+    """RFC 6749 §6 (and RFC 8707 §2.2: the same resource as before); ``scope`` may only narrow."""
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": client_id,
+        "resource": resource,
+    }
+    if scope is not None:
+        data["scope"] = scope
+    return client.post(token_endpoint, data=data)
 
 
 def revoke(

@@ -156,7 +156,7 @@ def one_url_settings(port: int = DEFAULT_PORT, **overrides: object) -> Settings:
             raise ConfigError(
                 f"one-URL mode serves both servers at PUBLIC_URL, but {name.upper()}={value!r} "
                 "is set for two URLs; set PUBLIC_URL=<your tunnel's https URL> and remove RS_BASE_URL and "
-                "AUTH_ISSUER, or run the two servers with `.venv/bin/honcho start`"
+                "AUTH_ISSUER, or run the two servers with `.venv/bin/mcp-oauth-demo start`"
             )
     return load_settings(**ports, public_url=f"http://localhost:{port}", **overrides)
 

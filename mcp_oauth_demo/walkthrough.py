@@ -1,22 +1,24 @@
 """``mcp-oauth-demo walkthrough``: the whole MCP authorization flow, one printed lesson per step.
 
-Run it against the running servers (``honcho start``) and read along. It does, by hand,
-everything an MCP client such as the ``mcp`` SDK, MCP Inspector, Claude or ChatGPT does
-when it meets a protected tool (MCP specification, "Authorization"):
+Run it against the running servers (``.venv/bin/mcp-oauth-demo start``) and read along. It
+does, by hand, everything an MCP client such as the ``mcp`` SDK, MCP Inspector, Claude or
+ChatGPT does when it meets a protected tool (MCP specification, "Authorization"):
 
- 1. call the tool without a token → 401 + ``WWW-Authenticate``    RFC 6750 §3, RFC 9728 §5.1
- 2. read the protected resource metadata                           RFC 9728 §3
- 3. read the authorization server metadata                         RFC 8414 §3
- 4. register itself (dynamic client registration)                  RFC 7591 §3
- 5. make a PKCE pair                                               RFC 7636 §4.1–4.2
- 6. send the user to authorize; get ``code``, ``state``, ``iss``   RFC 6749 §4.1.1–4.1.2, RFC 8707, RFC 9207
- 7. exchange the code for tokens                                   RFC 6749 §4.1.3, §5.1
- 8. call the tools with the bearer token                           RFC 6750 §2.1, MCP lifecycle
- 9. refresh the access token (the refresh token rotates)           RFC 6749 §6, OAuth 2.1 §4.3.1
-10. revoke the refresh token                                       RFC 7009 §2
+ 1. call the tool without a token: 401 + WWW-Authenticate    RFC 6750 §3, RFC 9728 §5.1
+ 2. read the protected resource metadata                      RFC 9728 §3
+ 3. read the authorization server metadata                    RFC 8414 §3
+ 4. register itself (dynamic client registration)             RFC 7591 §3
+ 5. make a PKCE pair                                          RFC 7636 §4.1–4.2
+ 6. send the user to authorize; get code, state, iss          RFC 6749 §4.1, RFC 8707, RFC 9207
+ 7. exchange the code for tokens                              RFC 6749 §4.1.3, §5.1
+ 8. call the tools with the bearer token                      RFC 6750 §2.1, MCP lifecycle
+ 9. step up: a narrower token gets 403, the user consents     RFC 6750 §3.1, MCP "Scope Challenge
+    to more                                                   Handling", RFC 6749 §6
+10. refresh the access token (the refresh token rotates)      RFC 6749 §6, OAuth 2.1 §4.3.1
+11. revoke the refresh token                                  RFC 7009 §2
 
-Step 6 plays the demo user with :mod:`mcp_oauth_demo.user_agent`, or with ``--browser``
-opens your browser and catches the redirect on a one-shot loopback listener (RFC 8252 §7.3).
+Steps 6 and 9 play the demo user with :mod:`mcp_oauth_demo.user_agent`, or with ``--browser``
+open your browser and catch the redirect on a one-shot loopback listener (RFC 8252 §7.3).
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.console import Console, shorten
 from mcp_oauth_demo.user_agent import DEMO_PASSWORD, DEMO_USERNAME, UserAgentError, sign_in
 from shared.pkce import make_pair
+from shared.scopes import NOTES_READ, OFFLINE_ACCESS, format_scope, parse_scope
 from shared.settings import ConfigError, load_settings
 
 CLIENT_NAME = "mcp-oauth-demo walkthrough"
+DOCTOR_COMMAND = ".venv/bin/mcp-oauth-demo doctor"
 BROWSER_TIMEOUT_SEC = 300.0
 START_SERVERS_FIX = (
-    "start both servers with `.venv/bin/honcho start` (from the project folder), "
+    "start both servers with `.venv/bin/mcp-oauth-demo start` (from the project folder), "
     "or point the walkthrough at yours with --rs URL / RS_BASE_URL in .env"
 )
 
@@ -61,6 +65,25 @@ def expect(condition: object, message: str, fix: str | None = None) -> None:
 
 
 # -- step 6 with a real browser ------------------------------------------------------------
+# What the browser shows once the AS has redirected back: the code went to the terminal, not here.
+CALLBACK_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signed in: back to the terminal</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  :root { color-scheme: light dark; }
+  body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 34rem;
+         margin: 12vh auto; padding: 0 1.5rem; }
+  h1 { font-size: 1.4rem; margin: 0 0 .5rem; }
+  .mark { color: #1a7f37; font-size: 2.5rem; line-height: 1; }
+  p { color: GrayText; }
+</style></head>
+<body><div class="mark">&#10004;</div>
+<h1>The walkthrough received the authorization response</h1>
+<p>The code, state and iss arrived at the walkthrough's loopback listener (RFC 8252 &sect;7.3).
+You can close this tab and go back to the terminal.</p></body></html>
+"""
+
+
 class LoopbackCallback:
     """A one-shot HTTP listener on 127.0.0.1 that catches the authorization redirect (RFC 8252 §7.3).
 
@@ -80,10 +103,7 @@ class LoopbackCallback:
                     self.send_error(404)  # the browser's /favicon.ico, for example
                     return
                 outer.params = dict(parse_qsl(parts.query))
-                body = (
-                    b"<!doctype html><title>Signed in</title><p>The walkthrough received the "
-                    b"authorization response. You can close this tab and go back to the terminal.</p>"
-                )
+                body = CALLBACK_PAGE.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -115,7 +135,7 @@ class LoopbackCallback:
 # -- the lesson ---------------------------------------------------------------------------
 @dataclass
 class Walkthrough:
-    """The ten steps, in order; each prints its exchanges and checks what a careful client checks.
+    """The eleven steps, in order; each prints its exchanges and checks what a careful client checks.
 
     The fields below the first group are what the client learns on the way, in the order it
     learns them — the state a real client keeps between the steps.
@@ -166,18 +186,21 @@ class Walkthrough:
             self.step6_authorize,
             self.step7_token,
             self.step8_call_tools,
-            self.step9_refresh,
-            self.step10_revoke,
+            self.step9_step_up,
+            self.step10_refresh,
+            self.step11_revoke,
         )
         for number, step in enumerate(steps, start=1):
             step(number)
         self.out.line()
         self.out.line(
-            self.out.bold(self.out.green(f"Done: all 10 steps passed in {time.monotonic() - started:.1f}s."))
+            self.out.bold(
+                self.out.green(f"Done: all {len(steps)} steps passed in {time.monotonic() - started:.1f}s.")
+            )
         )
         self.out.explain(
-            "Next: connect MCP Inspector or ChatGPT (see README), or run `mcp-oauth-demo doctor` to check a "
-            "setup that is exposed through ngrok.",
+            "Next: connect MCP Inspector or ChatGPT (see README), or run "
+            "`.venv/bin/mcp-oauth-demo doctor` to check a setup that is exposed through ngrok.",
             indent=0,
         )
 
@@ -190,23 +213,15 @@ class Walkthrough:
             "and its WWW-Authenticate challenge says where to learn how to get one (resource_metadata)."
         )
         response, _ = self.mcp.call_tool("notes_list", {})
-        header = response.headers.get("www-authenticate")
-        if header is None and response.status_code == 200:
-            # TOOL_AUTH_CHALLENGE=result: the challenge travels in the tool result (what ChatGPT reads).
-            meta = oc.rpc_response(response).get("result", {}).get("_meta", {})
-            challenges = meta.get("mcp/www_authenticate") or []
-            header = challenges[0] if challenges else None
-        expect(
-            header,
-            f"the resource server answered {response.status_code} without a Bearer challenge",
-            "the tool must be protected: check resource_server's tool policies",
-        )
-        scheme, params = oc.parse_www_authenticate(str(header))
-        expect(scheme.lower() == "bearer", f"challenge scheme is {scheme!r}, not Bearer")
+        params = bearer_challenge(response)
         expect(
             "resource_metadata" in params, "the challenge has no resource_metadata parameter (RFC 9728 §5.1)"
         )
         self.out.ok(f"{response.status_code}: Bearer challenge, scope={params.get('scope', '(none)')!r}")
+        self.out.explain(
+            "The body is a JSON-RPC tool result with isError: true as well: the HTTP status and header are "
+            "for the client, the text is for a person (or a model) reading the conversation."
+        )
         self.out.ok(f"resource_metadata → {params['resource_metadata']}")
         self.prm_url = params["resource_metadata"]
 
@@ -242,7 +257,7 @@ class Walkthrough:
             "metadata document from impersonating another server (mix-up attacks)."
         )
         response = oc.get_json(self.http, oc.well_known_url(self.issuer, "oauth-authorization-server"))
-        self.out.exchange(response)
+        self.out.exchange(response, max_lines=None)  # whole: later steps rely on its fields
         self.as_metadata = oc.json_body(response, "authorization server metadata")
         expect(
             self.as_metadata.get("issuer") == self.issuer,
@@ -302,6 +317,10 @@ class Walkthrough:
             "The user, in a browser, signs in at the authorization server and approves the request. "
             "resource names the MCP server the token is for (RFC 8707) so it becomes the token's audience."
         )
+        self.code = self._authorize(oc.DEMO_SCOPE)
+
+    def _authorize(self, scope: str) -> str:
+        """Steps 6 and 9: the user signs in and consents to ``scope``; returns the checked code."""
         url = oc.authorization_url(
             str(self.as_metadata["authorization_endpoint"]),
             client_id=self.client_id,
@@ -309,6 +328,7 @@ class Walkthrough:
             code_challenge=self.challenge,
             state=self.state,
             resource=self.resource,
+            scope=scope,
         )
         self.out.line(f"{self.out.bold('GET')} {url.split('?')[0]}", 2)
         for key, value in parse_qsl(urlsplit(url).query):
@@ -323,6 +343,7 @@ class Walkthrough:
                 # No browser here (an SSH session, a container): the person can open it elsewhere
                 # on this machine, since the redirect must reach this loopback listener.
                 self.out.line(f"No browser could be opened; open this URL yourself:\n{url}", 2)
+            self.callback.params = None  # step 9 waits for a second redirect
             params = self.callback.wait()
             self.out.ok(f"the browser came back to {self.callback.redirect_uri}")
         else:
@@ -342,12 +363,17 @@ class Walkthrough:
         )
         expect(params.get("state") == self.state, "state does not match: this answer is not for our request")
         self.out.ok("state matches")
-        expect(
-            params.get("iss") == self.issuer,
-            f"iss {params.get('iss')!r} is not the issuer {self.issuer!r} (RFC 9207 §2.4)",
-        )
-        self.out.ok("iss equals the issuer: the code came from the server we asked (RFC 9207)")
-        self.code = params["code"]
+        if self.as_metadata.get("authorization_response_iss_parameter_supported") is True:
+            # Step 3's metadata promised iss, so a response without it is refused (RFC 9207 §2.4).
+            expect(
+                params.get("iss") == self.issuer,
+                f"iss {params.get('iss')!r} is not the issuer {self.issuer!r} (RFC 9207 §2.4)",
+            )
+            self.out.ok(
+                "iss equals the issuer, as authorization_response_iss_parameter_supported: true in step 3 "
+                "promised: the code came from the server we asked (RFC 9207)"
+            )
+        return params["code"]
 
     def _show_hop(self, response: httpx.Response, authorization_url: str) -> None:
         if str(response.request.url) == authorization_url:
@@ -425,6 +451,75 @@ class Walkthrough:
         me = self.call_tool("auth_whoami", {})
         self.out.ok(f"auth_whoami: {me.get('name') or me.get('sub')} via client {me.get('client_id')}")
 
+    # 9 -----------------------------------------------------------------------------------
+    def step9_step_up(self, number: int) -> None:
+        self.out.heading(
+            number,
+            "Step up: a narrower token meets a tool that needs more",
+            'RFC 6750 §3.1, MCP authorization "Scope Challenge Handling", RFC 6749 §6',
+        )
+        self.out.explain(
+            "A careful client asks only for what it needs now. Here it trades its refresh token for a "
+            "token with just notes:read (a refresh may narrow the scope, RFC 6749 §6), then calls notes_add, "
+            "which needs notes:write. The token is valid, so the answer is not 401 but 403 "
+            "insufficient_scope, and the challenge's scope names what the call needs."
+        )
+        narrow = format_scope([NOTES_READ, OFFLINE_ACCESS])
+        response = oc.refresh(
+            self.http,
+            str(self.as_metadata["token_endpoint"]),
+            client_id=self.client_id,
+            refresh_token=str(self.tokens["refresh_token"]),
+            resource=self.resource,
+            scope=narrow,
+        )
+        self.tokens = self._token_response(response)
+        granted = parse_scope(self.tokens.get("scope"))
+        expect(granted == parse_scope(narrow), f"asked for {narrow!r}, got {self.tokens.get('scope')!r}")
+        self.mcp.access_token = str(self.tokens["access_token"])
+        self.out.ok(f"the new access token carries only {self.tokens.get('scope')!r}")
+        response, _ = self.mcp.call_tool("notes_add", {"text": "needs notes:write"})
+        params = bearer_challenge(response)
+        expect(
+            params.get("error") == "insufficient_scope",
+            f"notes_add with a notes:read token got {response.status_code} {params}",
+        )
+        required = parse_scope(params.get("scope"))
+        self.out.ok(
+            f"{response.status_code} insufficient_scope; the call needs scope={params.get('scope')!r}"
+        )
+        self.out.explain(
+            "Stepping up is a new authorization request for the scopes the client has plus the ones the "
+            "challenge named: new PKCE pair, new state, and the user sees a consent page again — the AS "
+            "never widens a grant behind the user's back."
+        )
+        self.verifier, self.challenge = make_pair()
+        self.state = secrets.token_urlsafe(16)
+        old_refresh = str(self.tokens["refresh_token"])
+        self.code = self._authorize(format_scope(granted | required))
+        response = oc.exchange_code(
+            self.http,
+            str(self.as_metadata["token_endpoint"]),
+            client_id=self.client_id,
+            code=self.code,
+            redirect_uri=self.callback.redirect_uri,
+            code_verifier=self.verifier,
+            resource=self.resource,
+        )
+        self.tokens = self._token_response(response)
+        self.mcp.access_token = str(self.tokens["access_token"])
+        # The narrow grant is not needed any more; leave no live refresh token behind.
+        oc.revoke(
+            self.http,
+            str(self.as_metadata["revocation_endpoint"]),
+            client_id=self.client_id,
+            token=old_refresh,
+        )
+        added = self.call_tool(
+            "notes_add", {"text": f"Written after a step-up at {time.strftime('%H:%M:%S')}"}
+        )
+        self.out.ok(f"with {self.tokens.get('scope')!r}, notes_add works again: note {added.get('id', '?')}")
+
     def call_tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         response, message = self.mcp.call_tool(name, arguments)
         result = message.get("result") or {}
@@ -434,8 +529,8 @@ class Walkthrough:
         )
         return dict(result.get("structuredContent") or {})
 
-    # 9 -----------------------------------------------------------------------------------
-    def step9_refresh(self, number: int) -> None:
+    # 10 ----------------------------------------------------------------------------------
+    def step10_refresh(self, number: int) -> None:
         self.out.heading(number, "Refresh the access token", "RFC 6749 §6, OAuth 2.1 §4.3.1")
         self.out.explain(
             "Access tokens are short-lived. The refresh token gets a new one without the user — and for a "
@@ -457,11 +552,11 @@ class Walkthrough:
             self.tokens.get("refresh_token") not in (None, old_refresh), "the refresh token did not rotate"
         )
         self.out.ok("new refresh token issued; the old one is now retired")
-        me = self.call_tool("auth_whoami", {})
-        self.out.ok(f"the new access token works: auth_whoami → {me.get('sub')}")
+        listed = self.call_tool("notes_list", {})
+        self.out.ok(f"the new access token works: notes_list → {len(listed.get('notes', []))} note(s)")
 
-    # 10 ----------------------------------------------------------------------------------
-    def step10_revoke(self, number: int) -> None:
+    # 11 ----------------------------------------------------------------------------------
+    def step11_revoke(self, number: int) -> None:
         self.out.heading(number, "Revoke the refresh token (sign out)", "RFC 7009 §2")
         self.out.explain(
             "When the user disconnects the app, the client revokes its refresh token. The AS answers 200 "
@@ -490,6 +585,24 @@ class Walkthrough:
     def close(self) -> None:
         self.mcp.close()
         self.callback.close()
+
+
+def bearer_challenge(response: httpx.Response) -> dict[str, str]:
+    """The parameters of the Bearer challenge in ``response``: its header, or the tool result's ``_meta``."""
+    header = response.headers.get("www-authenticate")
+    if header is None and response.status_code == 200:
+        # TOOL_AUTH_CHALLENGE=result: the challenge travels in the tool result (what ChatGPT reads).
+        meta = oc.rpc_response(response).get("result", {}).get("_meta", {})
+        challenges = meta.get("mcp/www_authenticate") or []
+        header = challenges[0] if challenges else None
+    expect(
+        header,
+        f"the resource server answered {response.status_code} without a Bearer challenge",
+        "the tool must be protected: check resource_server's tool policies",
+    )
+    scheme, params = oc.parse_www_authenticate(str(header))
+    expect(scheme.lower() == "bearer", f"challenge scheme is {scheme!r}, not Bearer")
+    return params
 
 
 def unreachable(exc: httpx.TransportError, rs_base: str) -> str:
@@ -546,7 +659,9 @@ def run(
             return 1
         except oc.ProtocolError as exc:
             out.line()
-            out.fail(str(exc), "run `mcp-oauth-demo doctor` to find out what is misconfigured", indent=0)
+            out.fail(
+                str(exc), "run `.venv/bin/mcp-oauth-demo doctor` to find out what is misconfigured", indent=0
+            )
             return 1
         except httpx.TransportError as exc:
             out.line()

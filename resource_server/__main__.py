@@ -1,4 +1,4 @@
-"""``python -m resource_server``: run the resource server with uvicorn (SPEC §1, port ``RS_PORT``).
+"""``python -m resource_server``: run the resource server with uvicorn (``RS_HOST``:``RS_PORT``).
 
 Prints where to point an MCP client and where its OAuth discovery starts (RFC 9728). Set
 ``WEB_CONCURRENCY=2`` for two worker processes: with several workers the server issues no MCP
@@ -7,26 +7,30 @@ sessions, so any worker can answer any request.
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
-from shared.settings import get_settings
+from shared.settings import get_settings, startup_warnings
 
 
 def main() -> None:
     settings = get_settings()  # a bad configuration ends here, with one line naming the variable
+    for warning in startup_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     mcp_url = settings.rs_base_url + "/mcp"
     print(f"MCP endpoint (Streamable HTTP): {mcp_url}", flush=True)
     print(f"Protected resource metadata:    {settings.rs_metadata_url}", flush=True)
     print(f"Authorization server:           {settings.auth_issuer}", flush=True)
     print(
-        "MCP Inspector: npx @modelcontextprotocol/inspector, then choose 'Streamable HTTP' and "
-        f"connect to {mcp_url}",
+        "MCP Inspector (Node >= 22.19): npx @modelcontextprotocol/inspector, then Add Servers → "
+        f"+ Add manually, transport streamable-http, URL {mcp_url} (README: 'Connect MCP Inspector')",
         flush=True,
     )
     print(
         "ChatGPT / Claude connector: expose both servers over https (e.g. ngrok), set RS_BASE_URL and "
         "AUTH_ISSUER to the tunnel URLs, restart, and use <RS_BASE_URL>/mcp as the connector URL "
-        "with OAuth; then run `mcp-oauth-demo doctor`",
+        "with OAuth; then run `.venv/bin/mcp-oauth-demo doctor`",
         flush=True,
     )
     uvicorn.run(

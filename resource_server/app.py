@@ -1,4 +1,4 @@
-"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP authorization, SPEC §3).
+"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP specification, "Authorization").
 
 Requests meet, from the outside in:
 

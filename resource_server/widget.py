@@ -1,4 +1,4 @@
-"""The widget as MCP resources and as a browser page (SPEC §4).
+"""The widget as MCP resources and as a browser page (OpenAI Apps SDK, MCP Apps).
 
 Two hosts, two resource conventions, one HTML template (:func:`widget.render_widget`):
 
@@ -13,7 +13,7 @@ Two hosts, two resource conventions, one HTML template (:func:`widget.render_wid
 
 The page is self-contained (inline CSS and JS) and talks to the host bridge, never to the
 network, so both CSPs allow no domains at all. ``GET /widget`` serves the same page for a
-browser preview, where it calls ``/mcp`` itself.
+browser preview, where it calls ``/mcp`` itself and can sign itself in (see :mod:`widget`).
 """
 
 from __future__ import annotations

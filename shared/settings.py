@@ -102,7 +102,7 @@ def parse_host_overrides(value: str) -> dict[str, tuple[str, int]]:
 
 
 class Settings(BaseSettings):
-    """Every variable of SPEC §2; names are the environment variable names, case-insensitive."""
+    """Every variable of ``.env.example``; names are the environment variable names, case-insensitive."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -254,7 +254,7 @@ class Settings(BaseSettings):
             if len(self.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
                 raise ConfigError(
                     f"JWT_SECRET is shorter than {MIN_HS256_SECRET_BYTES} bytes; "
-                    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                    "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
         return self
 
@@ -305,3 +305,14 @@ def get_settings() -> Settings:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What each server prints at start-up about a setting that is valid but unsafe outside a demo."""
+    warnings = []
+    if settings.jwt_alg == "HS256":
+        warnings.append(
+            "JWT_ALG=HS256 is a demo mode: tokens are signed with the shared JWT_SECRET, so anyone who "
+            "has it can mint tokens; use JWT_ALG=ES256 (the default) anywhere but on one machine"
+        )
+    return warnings

@@ -1,4 +1,4 @@
-"""The "Auth Demo Widget": one self-contained HTML page (SPEC §4), rendered from a jinja2 template.
+"""The "Auth Demo Widget": one self-contained HTML page (OpenAI Apps SDK, MCP Apps), from a jinja2 template.
 
 The same template serves three hosts, told apart by ``host``:
 
@@ -10,7 +10,10 @@ The same template serves three hosts, told apart by ``host``:
 
 Whatever the host, the page itself only calls the public and optional tools
 (``auth_show``, ``notes_teaser``): a host does not start sign-in from a widget's call to an
-oauth2-only tool, so for those the page asks the user to sign in through the conversation.
+oauth2-only tool, so inside a host the page asks the user to sign in through the conversation.
+In the browser preview there is no host to ask, so "Sign in" makes the page its own public
+OAuth client — registration (RFC 7591) with its own URL as a loopback redirect (RFC 8252 §7.3),
+PKCE (RFC 7636), ``resource`` (RFC 8707) — and ``notes_teaser`` then shows the user's notes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The whole flow a client goes through: metadata → DCR → authorize → login → consent →
-token → refresh → revoke → introspect (SPEC §5)."""
+token → refresh → revoke → introspect (RFC 6749 §4.1, §6; RFC 7009; RFC 7662)."""
 
 from __future__ import annotations
 

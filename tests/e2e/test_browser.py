@@ -10,6 +10,9 @@ Headless Debian Chromium, driven by Playwright, against both servers running as 
 * ``test_widget_preview_renders`` proves that ``GET /widget`` renders in a browser: its title,
   the anonymous status and the public teaser (fetched by the page itself from ``/mcp``) are
   visible, and the page logs no console errors.
+* ``test_widget_preview_signs_itself_in`` proves that the preview's "Sign in" button makes the
+  page its own public client: the AS's login and consent pages, back to ``/widget`` without the
+  code in the address bar, and the signed-in user's notes.
 
 Screenshots of the login page, the consent page and the widget go to ``test-artifacts/``.
 The browser is the system's ``/usr/bin/chromium``; no browser is ever downloaded.
@@ -187,4 +190,49 @@ def test_widget_preview_renders(shared_pair: Pair, tab: BrowserPage, artifacts_d
     expect(teaser).not_to_contain_text("Could not load")
     assert teaser.inner_text().strip()
     page.screenshot(path=artifacts_dir / "browser-widget.png", full_page=True)
+    assert tab.errors == []
+
+
+def test_widget_preview_signs_itself_in(shared_pair: Pair, tab: BrowserPage, artifacts_dir: Path) -> None:
+    """In a plain browser, "Sign in" makes the page its own public client (DCR, PKCE, loopback redirect)."""
+    page = tab.page
+    widget_url = shared_pair.rs_base_url + "/widget"
+    page.goto(widget_url)
+    expect(page.get_by_text("Not signed in", exact=True)).to_be_visible()
+    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+
+    # The AS's own login and consent pages, as for any client.
+    password = page.locator("input[type=password]")
+    expect(password).to_be_visible()
+    assert page.url.startswith(shared_pair.issuer + "/")
+    page.get_by_label(re.compile("user", re.I)).fill(DEMO_USER)
+    password.fill(DEMO_PASSWORD)
+    page.get_by_role("button", name=re.compile("sign in|log in", re.I)).click()
+    allow = page.get_by_role("button", name=re.compile("^(allow|approve)$", re.I))
+    expect(allow).to_be_visible()
+    expect(page.locator("body")).to_contain_text("Auth Demo widget (browser preview)")
+    allow.click()
+
+    # Back on the widget: the code is exchanged, the address bar no longer shows it, the notes load.
+    page.wait_for_url(widget_url)
+    expect(page.get_by_text("Signed in", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"^Your notes \(\d+\)$"))).to_be_visible()
+    expect(page.locator("#identity")).to_contain_text("notes:read")
+    expect(page.locator("#host-notice")).to_contain_text("signed in by this page itself")
+    assert "code=" not in page.url
+    assert page.evaluate("sessionStorage.length") == 0, "the PKCE verifier is gone once used"
+    page.screenshot(path=artifacts_dir / "browser-widget-signed-in.png", full_page=True)
+    assert tab.errors == []
+
+    page.reload()  # the token lived only in the page
+    expect(page.get_by_text("Not signed in", exact=True)).to_be_visible()
+
+
+def test_widget_preview_ignores_an_answer_it_did_not_ask_for(shared_pair: Pair, tab: BrowserPage) -> None:
+    """A forged ``/widget?code=…&state=…`` (login CSRF, RFC 6749 §10.12) is refused, not exchanged."""
+    page = tab.page
+    page.goto(shared_pair.rs_base_url + "/widget?code=stolen&state=forged&iss=" + shared_pair.issuer)
+    expect(page.locator("#hint")).to_contain_text("not for a request this page made")
+    expect(page.get_by_text("Not signed in", exact=True)).to_be_visible()
+    assert "code=" not in page.url
     assert tab.errors == []

@@ -65,6 +65,16 @@ def test_healthy_pair_passes(shared_pair: Pair, tmp_path: Path) -> None:
     assert "all checks passed" in result.stdout
     assert "the RS accepts it: auth_whoami works" in result.stdout
     assert f"the AS issues tokens with aud = {shared_pair.mcp_url}" in result.stdout
+    assert f"(no .env in {tmp_path}: configuration from the environment and the defaults)" in result.stdout
+
+
+def test_header_names_the_env_file_it_read(
+    shared_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("TOOL_AUTH_CHALLENGE=auto\n")
+    result = run_doctor(shared_pair, tmp_path, monkeypatch)
+    assert result.returncode == 0, result.stdout
+    assert f"(configuration from {tmp_path / '.env'} and the environment)" in result.stdout.splitlines()[0]
 
 
 def test_issuer_with_trailing_slash(

@@ -5,7 +5,7 @@ Why hypothesis rather than schemathesis over OpenAPI: the AS reads its parameter
 is JSON-RPC — neither has an OpenAPI description schemathesis could generate from. The
 generators below know each endpoint's parameter names and mix well-formed values, junk and
 wrong media types. ``DOCUMENTED`` is the contract: the statuses the module docstrings and
-SPEC §3/§5 promise for each endpoint.
+the RFCs they cite (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6750 §3.1) promise for each endpoint.
 
 Bounds: ``Bounds.fuzz_examples`` cases per endpoint (12 by default, 200 with ``--full-load``
 or ``SECURITY_FULL=1``); the number tried and the codes seen are printed with ``-s``.

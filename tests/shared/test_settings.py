@@ -1,4 +1,4 @@
-"""Configuration (SPEC §2): defaults, derived values and one-line errors naming the variable."""
+"""Configuration (``.env.example``): defaults, derived values and one-line errors naming the variable."""
 
 import pytest
 
