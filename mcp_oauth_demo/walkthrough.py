@@ -210,7 +210,9 @@ class Walkthrough:
         self.out.explain(
             "A client does not know in advance that a tool needs sign-in: it just calls it. "
             "notes_list needs an access token with the scope notes:read, so the resource server refuses "
-            "and its WWW-Authenticate challenge says where to learn how to get one (resource_metadata)."
+            "and its WWW-Authenticate challenge says where to learn how to get one (resource_metadata). "
+            "Its scope names every scope the app's tools use, not just notes:read, so one sign-in covers "
+            'all of them (MCP authorization, "Scope Selection Strategy").'
         )
         response, _ = self.mcp.call_tool("notes_list", {})
         params = bearer_challenge(response)
@@ -462,7 +464,8 @@ class Walkthrough:
             "A careful client asks only for what it needs now. Here it trades its refresh token for a "
             "token with just notes:read (a refresh may narrow the scope, RFC 6749 §6), then calls notes_add, "
             "which needs notes:write. The token is valid, so the answer is not 401 but 403 "
-            "insufficient_scope, and the challenge's scope names what the call needs."
+            "insufficient_scope, and the challenge's scope names what the token has plus what the call "
+            "needs, so a client that replaces its scopes instead of adding to them keeps what it had."
         )
         narrow = format_scope([NOTES_READ, OFFLINE_ACCESS])
         response = oc.refresh(
@@ -486,7 +489,7 @@ class Walkthrough:
         )
         required = parse_scope(params.get("scope"))
         self.out.ok(
-            f"{response.status_code} insufficient_scope; the call needs scope={params.get('scope')!r}"
+            f"{response.status_code} insufficient_scope; the challenge asks for scope={params.get('scope')!r}"
         )
         self.out.explain(
             "Stepping up is a new authorization request for the scopes the client has plus the ones the "
@@ -535,7 +538,9 @@ class Walkthrough:
         self.out.explain(
             "Access tokens are short-lived. The refresh token gets a new one without the user — and for a "
             "public client OAuth 2.1 requires the refresh token to rotate: each use returns a new one and "
-            "retires the old. Presenting a retired one again would revoke the whole family."
+            "retires the old. Presenting a retired one again revokes the whole family — unless it comes "
+            "back within a minute while its successor is still unused: that is a client retrying after a "
+            "lost answer (auth_server/token.py explains the grace and its cost)."
         )
         old_refresh = self.tokens.get("refresh_token")
         expect(old_refresh, "the token response had no refresh_token (was offline_access granted?)")

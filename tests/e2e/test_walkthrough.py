@@ -67,7 +67,7 @@ def test_walkthrough_runs_every_step(shared_pair: Pair, tmp_path: Path, artifact
     # the second consent the call works.
     step_up = result.stdout.split("Step 9. ")[1].split("Step 10. ")[0]
     assert "403 Forbidden" in step_up
-    assert 'scope="notes:write", error="insufficient_scope"' in step_up
+    assert 'scope="notes:read notes:write", error="insufficient_scope"' in step_up
     assert "notes_add works again" in step_up
     assert "\033[" not in result.stdout, "no colour codes when stdout is not a terminal"
     assert not WHOLE_JWT.search(result.stdout), "a token was printed whole"
@@ -157,4 +157,4 @@ def test_walkthrough_reads_challenges_from_tool_results_too(tmp_path: Path) -> N
         status, output = run_in_process(pair.rs_base_url)
     assert status == 0, output[-3000:]
     step_up = output.split("Step 9. ")[1].split("Step 10. ")[0]
-    assert "200 insufficient_scope; the call needs scope='notes:write'" in step_up
+    assert "200 insufficient_scope; the challenge asks for scope='notes:read notes:write'" in step_up
