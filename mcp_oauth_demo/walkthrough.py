@@ -37,7 +37,8 @@ import httpx
 
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.console import Console, shorten
-from mcp_oauth_demo.user_agent import DEMO_PASSWORD, DEMO_USERNAME, UserAgentError, sign_in
+from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_USERNAME
+from mcp_oauth_demo.user_agent import UserAgentError, sign_in
 from shared.pkce import make_pair
 from shared.scopes import NOTES_READ, OFFLINE_ACCESS, format_scope, parse_scope
 from shared.settings import ConfigError, load_settings
