@@ -8,19 +8,18 @@ on ``sys.path`` (``python -m pytest`` puts it there).
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_USERNAME
+from mcp_oauth_demo.user_agent import parse_page
 from shared.pkce import make_pair
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8765/callback"
 RESOURCE = "http://localhost:3000/mcp"
-_HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([\w-]+)" value="([^"]*)">')
 
 
 def register_client(http: httpx.Client, **metadata: Any) -> dict[str, Any]:
@@ -38,8 +37,12 @@ def register_client(http: httpx.Client, **metadata: Any) -> dict[str, Any]:
 
 
 def hidden_fields(page: str) -> dict[str, str]:
-    """The hidden inputs of a login or consent page (the CSRF token and the request id)."""
-    return {name: html.unescape(value) for name, value in _HIDDEN_INPUT.findall(page)}
+    """The hidden inputs of a login or consent page (the CSRF token and the request id).
+
+    Read by the user agent's HTML form parser (:func:`mcp_oauth_demo.user_agent.parse_page`).
+    """
+    forms = parse_page(page, "").forms
+    return {c.name: c.value for form in forms for c in form.controls if c.type == "hidden" and c.name}
 
 
 def query_of(location: str) -> dict[str, str]:
@@ -65,7 +68,7 @@ def start_authorization(http: httpx.Client, params: dict[str, Any]) -> httpx.Res
 
 
 def login(
-    http: httpx.Client, login_url: str, username: str = "alex", password: str = "password"
+    http: httpx.Client, login_url: str, username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD
 ) -> httpx.Response:
     """GET the login page, then post it with its CSRF token, like a browser."""
     page = http.get(login_url, follow_redirects=False)
@@ -86,8 +89,8 @@ def authorize_in_browser(
     http: httpx.Client,
     params: dict[str, Any],
     *,
-    username: str = "alex",
-    password: str = "password",
+    username: str = DEMO_USERNAME,
+    password: str = DEMO_PASSWORD,
     action: str = "approve",
 ) -> dict[str, str]:
     """Authorization request → login (if needed) → consent; returns the redirect's query."""
