@@ -2,8 +2,9 @@
 
 Everything takes an ``httpx.Client`` whose base URL is the AS (a starlette ``TestClient``
 is one), so the same helpers serve the in-process tests and the real-uvicorn tests.
-Importable from other test folders as ``tests.auth_server.as_flow_helpers`` when the repo root is
-on ``sys.path`` (``python -m pytest`` puts it there).
+They step through the AS's own pages with an assertion on each answer, which is what its tests
+look at; a client's whole flow, with the client's checks, is :mod:`mcp_oauth_demo.flow`.
+Imported as ``tests.auth_server.as_flow_helpers`` from any test folder.
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from as_flow_helpers import RESOURCE
-from as_support import ISSUER, Documents
 from starlette.testclient import TestClient
 
 from mcp_oauth_demo import flow, user_agent
 from mcp_oauth_demo.constants import DEMO_SCOPE
 from mcp_oauth_demo.oauth_client import ProtocolError, jwt_claims
+from tests.auth_server.as_flow_helpers import RESOURCE
+from tests.auth_server.as_support import ISSUER, Documents
 
 
 def test_the_flow_signs_in_refreshes_and_reports_each_step(as_client: TestClient) -> None:

@@ -6,11 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from as_flow_helpers import LOOPBACK_REDIRECT, register_client
-from as_support import make_settings
 from starlette.testclient import TestClient
 
 from auth_server.app import create_app
+from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, register_client
+from tests.auth_server.as_support import make_settings
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 GARBAGE_BODIES: list[tuple[bytes, dict[str, str]]] = [

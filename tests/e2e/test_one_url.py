@@ -22,13 +22,13 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp.shared.auth import OAuthClientInformationFull
-from oauth_flow import token_via_flow, verified_claims
-from test_sdk_oauth_client import PlayedUser, sdk_session
 
 from mcp_oauth_demo import doctor
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.console import Console
 from mcp_oauth_demo.launcher import Pair, free_port, running_one_url
+from tests.e2e.oauth_flow import token_via_flow, verified_claims
+from tests.e2e.test_sdk_oauth_client import PlayedUser, sdk_session
 
 pytestmark = pytest.mark.e2e
 

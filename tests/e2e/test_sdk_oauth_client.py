@@ -41,11 +41,11 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
-from oauth_flow import authorization_request, code_from_redirect, exchange_code
 
 from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair, free_port, running_pair
 from mcp_oauth_demo.user_agent import UserAgentError, sign_in, sign_in_async
+from tests.e2e.oauth_flow import authorization_request, code_from_redirect, exchange_code
 
 pytestmark = pytest.mark.e2e
 

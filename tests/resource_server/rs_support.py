@@ -24,6 +24,7 @@ import httpx
 import jwt
 from starlette.testclient import TestClient
 
+from mcp_oauth_demo.constants import MCP_HEADERS
 from shared.jwks import SigningKey, generate_signing_key, jwks_document
 from shared.settings import Settings, load_settings
 from shared.tokens import mint_access_token
@@ -33,7 +34,8 @@ RS_BASE_URL = "http://localhost:3000"
 RESOURCE = RS_BASE_URL + "/mcp"
 METADATA_URL = RS_BASE_URL + "/.well-known/oauth-protected-resource/mcp"
 JWKS_URI = ISSUER + "/oauth2/jwks"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+# The revision most requests speak: the oldest with the MCP-Protocol-Version header and without
+# batching (MCP 2025-06-18), which every older-client compatibility path of the RS must serve.
 PROTOCOL = "2025-06-18"
 
 SIGNING_KEY = generate_signing_key("ES256")  # one key for the whole run: key generation is slow-ish
