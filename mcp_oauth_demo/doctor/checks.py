@@ -24,7 +24,6 @@ from shared.tokens import DEFAULT_LEEWAY_SEC
 # Below the RS's verification leeway but worth a warning: it eats into that margin.
 CLOCK_WARN_SEC = 5.0
 
-# -- the checks -----------------------------------------------------------------------------
 Check = Callable[[Probe], Iterable[Finding]]
 
 
@@ -290,6 +289,7 @@ def check_clock(probe: Probe) -> Iterator[Finding]:
             yield ok("clock", f"the {name}'s clock agrees with this machine's ({skew:+.0f}s)")
 
 
+# -- the order they run in, by section ----------------------------------------------------------
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("Configuration", check_config),
     ("Configuration", check_https),
