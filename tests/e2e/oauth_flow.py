@@ -15,7 +15,8 @@ import httpx
 import jwt
 
 from mcp_oauth_demo import flow
-from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_USERNAME
+from mcp_oauth_demo import oauth_client as oc
+from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_SCOPE, DEMO_USERNAME
 from mcp_oauth_demo.flow import AuthorizationRequest
 from mcp_oauth_demo.launcher import Pair, free_port
 
@@ -38,6 +39,25 @@ def register_client(pair: Pair, *, client_name: str, redirect_uri: str) -> str:
     """Register a public client (``token_endpoint_auth_method: none``) by DCR; returns its client_id."""
     with httpx.Client(timeout=10) as http:
         return flow.register(http, discovery(pair), client_name=client_name, redirect_uri=redirect_uri)
+
+
+def registration(
+    pair: Pair, *, client_name: str, redirect_uri: str | None = None, scope: str = DEMO_SCOPE
+) -> dict[str, Any]:
+    """The whole RFC 7591 §3.2.1 answer for a public client (SDK clients keep all of it).
+
+    The redirect URI is a free loopback port unless given (RFC 8252 §7.3).
+    """
+    with httpx.Client(timeout=10) as http:
+        response = oc.register_client(
+            http,
+            discovery(pair).endpoint("registration_endpoint"),
+            redirect_uri or loopback_redirect_uri(),
+            name=client_name,
+            scope=scope,
+        )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
 
 
 def authorization_request(
