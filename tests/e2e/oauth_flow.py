@@ -16,14 +16,15 @@ import jwt
 
 from mcp_oauth_demo import flow
 from mcp_oauth_demo import oauth_client as oc
-from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_SCOPE, DEMO_USERNAME
+from mcp_oauth_demo.constants import DEMO_PASSWORD as DEMO_PASSWORD  # re-exported for test_browser
+from mcp_oauth_demo.constants import DEMO_SCOPE, DEMO_USERNAME
 from mcp_oauth_demo.flow import AuthorizationRequest
 from mcp_oauth_demo.launcher import Pair, free_port
+from shared.scopes import NOTES_READ, PROFILE_READ, format_scope
 
 DEMO_USER = DEMO_USERNAME
-DEFAULT_SCOPE = "profile:read notes:read"
-
-__all__ = ["DEMO_PASSWORD", "DEMO_USER", "AuthorizationRequest"]
+# Less than everything, as most clients ask: the read scopes, no refresh token.
+DEFAULT_SCOPE = format_scope((PROFILE_READ, NOTES_READ))
 
 
 def discovery(pair: Pair) -> flow.Discovery:
