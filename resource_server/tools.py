@@ -40,7 +40,8 @@ from .notes_store import (
     REQUEST_ID_PATTERN,
     Note,
     NoteRejected,
-    NotesStore,
+    Notes,
+    open_notes_store,
 )
 from .tool_policy import PUBLIC, ToolPolicies, VerifiedToken, caller, oauth2, optional
 from .widget import mcp_apps_extension, openai_widget_resource, widget_tool_meta
@@ -124,13 +125,13 @@ class ServerState:
     """
 
     settings: Settings
-    notes: NotesStore = field(init=False)  # set by open(): no I/O until the app starts
+    notes: Notes = field(init=False)  # set by open(): no I/O until the app starts
 
-    def open(self) -> None:
-        self.notes = NotesStore.open(store=self.settings.store, data_dir=self.settings.data_dir)
+    async def open(self) -> None:
+        self.notes = await open_notes_store(self.settings)
 
-    def close(self) -> None:
-        self.notes.close()
+    async def close(self) -> None:
+        await self.notes.aclose()
 
 
 def _state(ctx: Context) -> ServerState:

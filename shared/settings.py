@@ -336,3 +336,15 @@ def startup_warnings(settings: Settings) -> list[str]:
             "has it can mint tokens; use JWT_ALG=ES256 (the default) anywhere but on one machine"
         )
     return warnings
+
+
+def storage_description(settings: Settings) -> str:
+    """The startup banner's line on where state lives and how many processes share it."""
+    workers = f"{settings.web_concurrency} worker{'s' if settings.web_concurrency > 1 else ''}"
+    if settings.database_url:
+        from shared.postgres import describe
+
+        return f"PostgreSQL {describe(settings.database_url)}, {workers}"
+    if settings.store == "memory":
+        return f"in memory (STORE=memory: gone on exit), {workers}"
+    return f"SQLite under DATA_DIR={settings.data_dir}, {workers}"
