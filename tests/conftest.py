@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from postgres_cluster import Cluster, ClusterUnavailable, start_cluster
+
+from mcp_oauth_demo.pg_cluster import Cluster, ClusterUnavailable, start_cluster
 
 
 @pytest.fixture(scope="session")

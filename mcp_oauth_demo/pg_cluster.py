@@ -1,9 +1,11 @@
-"""A throw-away PostgreSQL server for tests: ``initdb`` + ``pg_ctl`` in a temp dir on a free port.
+"""A throw-away PostgreSQL server for tests and benchmarks: ``initdb`` + ``pg_ctl`` in a temp dir.
 
 Uses Debian's ``postgresql`` binaries (``/usr/lib/postgresql/<version>/bin``, installed by
 ``.ci/run``). PostgreSQL refuses to run as root, so as root the cluster is created and run
-as ``nobody`` (``runuser``), in a directory handed to that user. One cluster serves a whole
-test session; each test module gets a database of its own (:meth:`Cluster.new_database`).
+as ``nobody`` (``runuser``), in a directory handed to that user. It listens on a free
+127.0.0.1 port, trusts local connections and skips fsync (a test database, never a real one).
+One cluster serves a whole test session; each test module gets a database of its own
+(:meth:`Cluster.new_database`). Like :mod:`mcp_oauth_demo.launcher`, for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class Cluster:
         return ["runuser", "-u", RUN_AS, "--"] if os.geteuid() == 0 else []
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self._as_user, *args], check=True, capture_output=True, timeout=120)
+        # PostgreSQL's own binaries, with arguments built here: nothing from outside.
+        subprocess.run([*self._as_user, *args], check=True, capture_output=True, timeout=120)  # noqa: S603
 
     def start(self) -> None:
         if os.geteuid() == 0:
