@@ -1,20 +1,28 @@
-"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP authorization, SPEC §3).
+"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP authorization, 2026-07-28).
 
-Requests meet, from the outside in:
+Requests meet, from the outside in — :func:`create_app` lists them in this order:
 
-0. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
+1. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
    no framing of the RS's HTML pages (clickjacking);
-1. CORS (any origin, no credentials), so browser clients such as MCP Inspector can read answers
-   and the ``WWW-Authenticate`` header;
-2. on ``/mcp``, :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding
-   protection and media-type tolerance;
-3. :class:`~resource_server.tool_policy.ToolAuthLayer` — per-tool OAuth policy, challenges;
-4. the official ``mcp`` SDK's streamable-HTTP app, which owns JSON-RPC and every protocol
-   revision it speaks (2025-06-18 and 2025-11-25 with ``initialize``, 2026-07-28 with
-   ``server/discover``).
+2. CORS (Starlette's ``CORSMiddleware``: any origin, no credentials), so browser clients such as
+   MCP Inspector can read answers and the ``WWW-Authenticate`` header;
+3. the routes, whose paths are :mod:`resource_server.paths`. On ``/mcp``:
 
-Beside ``/mcp``: the RFC 9728 metadata (:mod:`resource_server.protected_resource_metadata`),
-the widget preview at ``/widget`` and a small index page at ``/``.
+   a. :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding protection
+      (``Host``/``Origin``) and media-type tolerance;
+   b. :class:`~resource_server.mcp_requests.McpRequestReader` — reads the bearer token and the
+      JSON-RPC body once, refuses what is malformed, leaves an ``McpRequest`` for the layers behind;
+   c. :class:`~resource_server.authorization.ToolAuthorization` — per-tool OAuth policy
+      (declared in :mod:`resource_server.tool_policies`), the token check
+      (:mod:`resource_server.token_verifier`), challenges (:mod:`resource_server.challenges`);
+   d. :class:`~resource_server.mcp_sessions.SessionRouter` — the stateful or the stateless
+      session manager, and who owns a session;
+   e. the official ``mcp`` SDK's streamable-HTTP transport, which owns JSON-RPC and every
+      protocol revision it speaks (2025-06-18 and 2025-11-25 with ``initialize``, 2026-07-28
+      with ``server/discover``), and runs the tools of :mod:`resource_server.tools`.
+
+   Beside ``/mcp``: the RFC 9728 metadata (:mod:`resource_server.protected_resource_metadata`),
+   the widget preview (:mod:`resource_server.widget`) and a small index page.
 
 MCP sessions (``Mcp-Session-Id``) are issued on ``initialize`` when the RS runs as a single
 process, and every request without one is served statelessly; with several workers no sessions
@@ -42,14 +50,15 @@ from starlette.routing import Route
 
 from shared.settings import Settings, get_settings
 
+from .authorization import ToolAuthorization
 from .jwks_cache import JwksCache
+from .mcp_requests import McpRequestReader
 from .mcp_sessions import SessionRouter
 from .mcp_transport import McpFrontDoor, transport_security
 from .paths import INDEX_PATH, MCP_PATH, WIDGET_PATH
 from .protected_resource_metadata import metadata_routes
 from .security_headers import SecurityHeaders
 from .token_verifier import TokenVerifier
-from .tool_policy import ToolAuthLayer
 from .tools import ServerState, build_mcp_server
 from .widget import widget_preview
 
@@ -147,8 +156,9 @@ def create_app(
                 router,
                 middleware=[
                     Middleware(McpFrontDoor, security),
+                    Middleware(McpRequestReader, resource_metadata_url=settings.rs_metadata_url),
                     Middleware(
-                        ToolAuthLayer,
+                        ToolAuthorization,
                         policies=policies,
                         verifier=verifier,
                         challenge_setting=settings.tool_auth_challenge,

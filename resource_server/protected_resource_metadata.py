@@ -13,7 +13,7 @@ there the AS's own metadata (RFC 8414). It is served at two URLs with the same c
 client asked about, and the AS puts the same string in ``aud``).
 
 ``scopes_supported`` lists the resource scopes — exactly the scopes the tools use, which is
-also the default set a 401 challenge asks for (:mod:`resource_server.tool_policy`). A client
+also the default set a 401 challenge asks for (:mod:`resource_server.tool_policies`). A client
 that finds no ``scope`` in a challenge asks for all of ``scopes_supported`` (MCP authorization,
 "Scope Selection Strategy"), so both routes lead to the same one sign-in. ``offline_access``
 stays out: it is no resource requirement (MCP authorization, "Refresh Tokens").

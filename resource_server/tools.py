@@ -9,11 +9,11 @@
 | ``notes_teaser`` | optional | ``notes:read``   |
 
 A client without a token is asked for all three scopes at once (``MCP_CHALLENGE_SCOPES``
-narrows that), so one sign-in covers every tool; :mod:`resource_server.tool_policy` explains why.
+narrows that), so one sign-in covers every tool; :mod:`resource_server.tool_policies` explains why.
 
 Each policy sits next to its tool (:meth:`ToolPolicies.tool`); the checks themselves happen
-before the tool runs, in :class:`resource_server.tool_policy.ToolAuthLayer`. So a tool
-body only asks :func:`~resource_server.tool_policy.caller` who is calling — an oauth2 tool
+before the tool runs, in :class:`resource_server.authorization.ToolAuthorization`. So a tool
+body only asks :func:`~resource_server.authorization.caller` who is calling — an oauth2 tool
 can rely on a verified token with its scopes being there. Results are structured
 (``structuredContent`` matching the advertised ``outputSchema``) with a short text for the
 model and for clients that do not read structured output.
@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from shared.scopes import NOTES_READ, NOTES_WRITE, PROFILE_READ, format_scope
 from shared.settings import Settings
 
+from .authorization import caller
 from .notes_store import (
     MAX_NOTE_CHARS,
     MAX_REQUEST_ID_CHARS,
@@ -42,7 +43,8 @@ from .notes_store import (
     NoteRejected,
     NotesStore,
 )
-from .tool_policy import PUBLIC, ToolPolicies, VerifiedToken, caller, oauth2, optional
+from .tool_policies import PUBLIC, ToolPolicies, oauth2, optional
+from .verified_tokens import VerifiedToken
 from .widget import mcp_apps_extension, openai_widget_resource, widget_tool_meta
 
 SERVER_NAME = "mcp-oauth-demo"
@@ -139,7 +141,7 @@ def _state(ctx: Context) -> ServerState:
 
 def _signed_in(ctx: Context) -> VerifiedToken:
     token = caller(ctx)
-    if token is None:  # unreachable behind ToolAuthLayer; a guard should the layer ever be bypassed
+    if token is None:  # unreachable behind ToolAuthorization; a guard should the layer ever be bypassed
         raise ToolError("This tool needs sign-in.")
     return token
 
