@@ -1,4 +1,4 @@
-"""``python -m resource_server``: run the resource server with uvicorn (SPEC §1, port ``RS_PORT``).
+"""``python -m resource_server``: run the resource server with uvicorn on ``RS_HOST``:``RS_PORT``.
 
 Prints where to point an MCP client and where its OAuth discovery starts (RFC 9728). Set
 ``WEB_CONCURRENCY=2`` for two worker processes: with several workers the server issues no MCP
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uvicorn
 
+from resource_server.paths import MCP_PATH
 from shared.settings import get_settings
 
 
 def main() -> None:
     settings = get_settings()  # a bad configuration ends here, with one line naming the variable
-    mcp_url = settings.rs_base_url + "/mcp"
+    mcp_url = settings.rs_base_url + MCP_PATH
     print(f"MCP endpoint (Streamable HTTP): {mcp_url}", flush=True)
     print(f"Protected resource metadata:    {settings.rs_metadata_url}", flush=True)
     print(f"Authorization server:           {settings.auth_issuer}", flush=True)

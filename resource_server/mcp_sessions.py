@@ -13,6 +13,10 @@ So the RS runs the SDK's session manager twice over one MCP server:
   suite's session scenarios expect);
 * every other request goes to the **stateless** manager, which answers it on its own.
 
+Which is which — the session id, the JSON-RPC method, the bearer token — this module reads from
+the :class:`~resource_server.mcp_requests.McpRequest` that the reader in front left in the
+scope, and the caller of a tool call from :func:`resource_server.authorization.verified_caller`.
+
 Sessions live in one process's memory. With several worker processes (``WEB_CONCURRENCY`` > 1)
 a session opened in one worker is unknown to the next, so there — or with
 ``MCP_STATELESS=true`` — no sessions are issued at all and every request is stateless: clients

@@ -1,4 +1,4 @@
-"""The five tools of SPEC §3 and the MCP server that offers them.
+"""The five tools of the demo and the MCP server that offers them.
 
 | tool           | policy   | scopes         |
 |----------------|----------|----------------|

@@ -1,4 +1,4 @@
-"""The widget as MCP resources and as a browser page (SPEC §4).
+"""The widget as MCP resources (OpenAI Apps SDK, MCP Apps extension) and as a browser page.
 
 Two hosts, two resource conventions, one HTML template (:func:`widget.render_widget`):
 
