@@ -4,13 +4,13 @@
 :class:`~resource_server.tool_policies.ToolPolicy` and what became of the request's token
 (:data:`TokenState`); it does no I/O, so tests call it directly:
 
-============  ===============  ============================  ==========================================
-policy        no token         invalid token                 valid token, without / with the scopes
-============  ===============  ============================  ==========================================
-``public``    allow            allow (the token is ignored)  allow (the token is ignored)
-``optional``  allow, anonymous 401 ``invalid_token``         allow, with the caller / same
-``oauth2``    401, no error    401 ``invalid_token``         403 ``insufficient_scope`` / allow
-============  ===============  ============================  ==========================================
+============  =================  =====================  ==========================  ======================
+policy        no token           invalid token          valid, without the scopes   valid, with the scopes
+============  =================  =====================  ==========================  ======================
+``public``    allow              allow (not verified)   allow (not verified)        allow (not verified)
+``optional``  allow, anonymous   401 ``invalid_token``  allow, with the caller      allow, with the caller
+``oauth2``    401, no ``error``  401 ``invalid_token``  403 ``insufficient_scope``  allow, with the caller
+============  =================  =====================  ==========================  ======================
 
 An invalid token is refused even for the optional tool: a broken token must not quietly become
 "anonymous". What each challenge says and which scopes it names is
