@@ -28,10 +28,11 @@ from urllib.parse import unquote
 
 from fastapi import Request
 
+from auth_server import paths
 from auth_server.client_assertions import CLIENT_ASSERTION_TYPE, AssertionRejected, claimed_client_id
 from auth_server.client_metadata_documents import ClientMetadataError
 from auth_server.clients import Client
-from auth_server.context import AuthServer
+from auth_server.context import AuthContext
 from auth_server.errors import OAuthError
 from auth_server.params import Params
 from auth_server.store import secret_hash
@@ -103,7 +104,7 @@ def _credentials(request: Request, form: Params) -> _Credentials:
     return _Credentials(client_id, secret, basic=True)
 
 
-async def authenticate_client(request: Request, form: Params, context: AuthServer) -> Client:
+async def authenticate_client(request: Request, form: Params, context: AuthContext) -> Client:
     credentials = _credentials(request, form)
     basic = credentials.basic
     if not credentials.client_id:
@@ -117,7 +118,7 @@ async def authenticate_client(request: Request, form: Params, context: AuthServe
         raise _invalid_client(exc.description, basic=basic) from None
     if client is None:
         raise _invalid_client(
-            f"unknown client_id {credentials.client_id!r}; register the client first (POST /oauth2/register)",
+            f"unknown client_id {credentials.client_id!r}; register the client first (POST {paths.REGISTER})",
             basic=basic,
         )
     if client.auth_method == "private_key_jwt":
@@ -140,7 +141,7 @@ async def authenticate_client(request: Request, form: Params, context: AuthServe
     return client
 
 
-async def _check_assertion(context: AuthServer, client: Client, credentials: _Credentials) -> None:
+async def _check_assertion(context: AuthContext, client: Client, credentials: _Credentials) -> None:
     if credentials.assertion is None:
         raise _invalid_client(
             "this client authenticates with private_key_jwt (its metadata says so): send "

@@ -84,8 +84,24 @@ def test_cors_preflight_on_token_endpoint(as_client: TestClient) -> None:
         "/oauth2/token",
         headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"},
     )
-    assert response.status_code == 204
+    # Starlette's CORSMiddleware answers a preflight with 200 (any 2xx passes, Fetch standard).
+    assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed and "mcp-protocol-version" in allowed
+    assert response.headers["access-control-max-age"] == "86400"
+
+
+def test_pages_get_no_cors(as_client: TestClient) -> None:
+    # The login and consent pages are navigations: no site may read them with fetch.
+    response = as_client.get("/oauth2/login?request_id=x", headers={"Origin": "https://x.example"})
+    assert "access-control-allow-origin" not in response.headers
+    response = as_client.post(
+        "/oauth2/token", data={"grant_type": "nope"}, headers={"Origin": "https://x.example"}
+    )
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-expose-headers"] == "WWW-Authenticate"
 
 
 def test_whole_flow(as_client: TestClient) -> None:
