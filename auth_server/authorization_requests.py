@@ -178,69 +178,6 @@ def _check_other_parameters(params: Params, client: Client, context: AuthContext
     return scope, resource, challenge
 
 
-def _requested_scope(params: Params, client: Client) -> str:
-    """The scope to ask the user for.
-
-    A registered ``scope`` (RFC 7591 §2) is the default, not a ceiling: MCP clients register
-    with the scope of the first challenge they saw and later step up to a wider one after a
-    ``403 insufficient_scope`` (MCP authorization, "Scope challenge handling"). The consent
-    page, which lists every scope, is the gate.
-    """
-    try:
-        requested = parse_scope(params.get("scope"))
-    except ScopeError as exc:
-        raise OAuthError("invalid_scope", str(exc)) from None
-    if not requested:
-        return format_scope(parse_scope(client.scope) if client.scope else RESOURCE_SCOPES)
-    if unknown := unknown_scopes(requested):
-        raise OAuthError(
-            "invalid_scope",
-            f"unknown scope {' '.join(sorted(unknown))}; this server offers {' '.join(ALL_SCOPES)}",
-        )
-    return format_scope(requested)
-
-
-def _check_other_parameters(params: Params, client: Client, context: AuthContext) -> tuple[str, str, str]:
-    """Step 2: response_type, PKCE, scope, resource; returns (scope, resource, code_challenge)."""
-    for name in params.names() - {"resource"}:  # RFC 8707 allows several resource parameters
-        params.get(name)  # raises invalid_request for a duplicate
-    response_type = params.get("response_type")
-    if response_type is None:
-        raise OAuthError("invalid_request", "response_type is missing; send response_type=code")
-    if response_type != "code":
-        raise OAuthError(
-            "unsupported_response_type", f"response_type {response_type!r} is not supported; use 'code'"
-        )
-    if "authorization_code" not in client.grant_types:
-        raise OAuthError(
-            "unauthorized_client", f"{client.name} did not register the authorization_code grant"
-        )
-    challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
-    if challenge is None:
-        raise OAuthError(
-            "invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256"
-        )
-    if method != S256:
-        raise OAuthError(
-            "invalid_request",
-            f"code_challenge_method must be S256 (got {method or 'none'}); "
-            "'plain' is not accepted (RFC 7636, OAuth 2.1)",
-        )
-    if not is_valid_challenge(challenge):
-        raise OAuthError(
-            "invalid_request", "code_challenge must be the 43-character BASE64URL(SHA256(verifier))"
-        )
-    scope = _requested_scope(params, client)
-    resource = context.settings.mcp_resource
-    for requested in params.get_all("resource"):
-        if requested != resource:
-            raise OAuthError(
-                "invalid_target",
-                f"resource {requested!r} is not served by this server; use {resource!r} (RFC 8707)",
-            )
-    return scope, resource, challenge
-
-
 async def validate_authorization_request(request: Request, context: AuthContext) -> AuthorizationRequest:
     params = query_params(request)
     client, redirect_uri, redirect_uri_sent = await _trusted_client_and_redirect(params, context)

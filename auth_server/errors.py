@@ -92,6 +92,13 @@ class OAuthError(Exception):
         )
 
 
+def invalid_client(description: str, *, basic: bool = False) -> OAuthError:
+    """``invalid_client`` with HTTP 401 — and ``WWW-Authenticate: Basic`` when the client tried
+    HTTP Basic authentication, as RFC 6749 §5.2 requires."""
+    headers = {"WWW-Authenticate": 'Basic realm="mcp-oauth-demo", charset="UTF-8"'} if basic else {}
+    return OAuthError("invalid_client", description, status_code=401, headers=headers)
+
+
 class Refused(Exception):
     """Something a helper will not use — a URL, a document, a key — and why (``description``)."""
 

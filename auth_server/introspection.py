@@ -32,7 +32,7 @@ from auth_server import paths
 from auth_server.client_auth import authenticate_client
 from auth_server.clients import Client
 from auth_server.context import AuthContext, context_of
-from auth_server.errors import NO_STORE, OAuthError
+from auth_server.errors import NO_STORE, invalid_client
 from auth_server.grants import find_refresh_token, verify_own_access_token
 from auth_server.params import read_form
 
@@ -78,11 +78,9 @@ async def introspect(request: Request) -> JSONResponse:
     form = await read_form(request)
     client = await authenticate_client(request, form, context)
     if not client.is_confidential:
-        raise OAuthError(
-            "invalid_client",
+        raise invalid_client(
             "introspection is only for confidential clients; register one with token_endpoint_auth_method "
-            "client_secret_basic or client_secret_post",
-            status_code=401,
+            "client_secret_basic or client_secret_post"
         )
     token = form.require("token")
     lookups = [_access_token_info, _refresh_token_info]

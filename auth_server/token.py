@@ -1,4 +1,4 @@
-"""The token endpoint (RFC 6749 §3.2): one small class per grant, like Authlib's grant types.
+"""The token endpoint (RFC 6749 §3.2): one small class per grant type, like Authlib's grant types.
 
 ``POST /oauth2/token`` takes a form-encoded body, authenticates the client
 (``client_auth.py``) and hands over to the grant named by ``grant_type``:
@@ -117,9 +117,11 @@ def token_response(access_token: str, claims: dict[str, Any], refresh_token: str
 
 
 class TokenExchange(Protocol):
+    """How one ``grant_type`` turns a token request into tokens (the grant itself: ``store.GrantRecord``)."""
+
     grant_type: ClassVar[str]
 
-    async def exchange(self, context: AuthContext, client: Client, form: Params) -> JSONResponse: ...
+    async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse: ...
 
 
 _ALREADY_USED = "the authorization code was already used (a code is single-use, RFC 6749 §4.1.2)"
@@ -130,7 +132,7 @@ class AuthorizationCodeExchange:
 
     grant_type: ClassVar[str] = "authorization_code"
 
-    async def exchange(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
+    async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
         store = context.store
         code_hash = secret_hash(form.require("code"))
         code = store.get_code(code_hash)
@@ -203,7 +205,7 @@ class RefreshTokenExchange:
 
     grant_type: ClassVar[str] = "refresh_token"
 
-    async def exchange(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
+    async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
         store = context.store
         presented = form.require("refresh_token")
         found = find_refresh_token(context, presented)
@@ -278,4 +280,4 @@ async def token(request: Request) -> JSONResponse:
     client = await authenticate_client(request, form, context)
     if grant_type not in client.grant_types:
         raise OAuthError("unauthorized_client", f"this client did not register the {grant_type} grant")
-    return await exchange.exchange(context, client, form)
+    return await exchange.issue(context, client, form)
