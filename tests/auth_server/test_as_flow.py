@@ -20,6 +20,7 @@ from as_flow_helpers import (
 )
 from starlette.testclient import TestClient
 
+from auth_server import paths
 from shared.jwks import verification_key
 from shared.pkce import make_pair
 from shared.scopes import OFFLINE_ACCESS, RESOURCE_SCOPES, format_scope
@@ -70,6 +71,26 @@ def test_metadata_lists_every_endpoint(as_client: TestClient) -> None:
             ]
         assert doc["client_id_metadata_document_supported"] is True
         assert doc["authorization_response_iss_parameter_supported"] is True
+
+
+def test_metadata_and_cors_read_the_one_paths_table(as_client: TestClient) -> None:
+    doc = as_client.get(paths.METADATA).json()
+    assert doc["authorization_endpoint"] == ISSUER + paths.AUTHORIZE
+    assert doc["token_endpoint"] == ISSUER + paths.TOKEN
+    assert doc["registration_endpoint"] == ISSUER + paths.REGISTER
+    assert doc["revocation_endpoint"] == ISSUER + paths.REVOKE
+    assert doc["introspection_endpoint"] == ISSUER + paths.INTROSPECT
+    assert doc["jwks_uri"] == ISSUER + paths.JWKS
+    for path in paths.PUBLIC_ENDPOINTS:
+        preflight = as_client.options(
+            path, headers={"Origin": "https://inspector.example", "Access-Control-Request-Method": "POST"}
+        )
+        assert preflight.headers.get("access-control-allow-origin") == "*", path
+    for path in (paths.AUTHORIZE, paths.LOGIN, paths.CONSENT):
+        preflight = as_client.options(
+            path, headers={"Origin": "https://inspector.example", "Access-Control-Request-Method": "POST"}
+        )
+        assert "access-control-allow-origin" not in preflight.headers, path
 
 
 def test_other_well_known_paths_are_404_with_cors(as_client: TestClient) -> None:

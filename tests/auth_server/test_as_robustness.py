@@ -10,6 +10,7 @@ from as_flow_helpers import LOOPBACK_REDIRECT, authorize_params, query_of, regis
 from as_support import make_settings
 from starlette.testclient import TestClient
 
+from auth_server import paths
 from auth_server.app import create_app
 from shared.pkce import make_pair
 
@@ -31,13 +32,13 @@ GARBAGE_BODIES: list[tuple[bytes, dict[str, str]]] = [
     (b"x", {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": "abc"}),
 ]
 POST_PATHS = [
-    "/oauth2/token",
-    "/oauth2/revoke",
-    "/oauth2/introspect",
-    "/oauth2/register",
-    "/oauth2/login",
-    "/oauth2/consent",
-    "/oauth2/logout",
+    paths.TOKEN,
+    paths.REVOKE,
+    paths.INTROSPECT,
+    paths.REGISTER,
+    paths.LOGIN,
+    paths.CONSENT,
+    paths.LOGOUT,
 ]
 
 
