@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 
 from auth_server import paths
 from auth_server.client_metadata_documents import ClientMetadataError
@@ -47,6 +48,7 @@ from auth_server.errors import OAuthError
 from auth_server.pages import PageError
 from auth_server.params import Params, query_params
 from auth_server.redirect_uris import find_registered, is_loopback_redirect
+from auth_server.sessions import BrowserSession
 from shared.pkce import S256, is_valid_challenge
 from shared.scopes import (
     ALL_SCOPES,
@@ -216,3 +218,17 @@ def pending_request(context: AuthContext, request_id: str | None, sid: str) -> A
             "Start again from the application.",
         )
     return authorization
+
+
+def continue_at(
+    context: AuthContext, page: str, request_id: str, session: BrowserSession | None = None
+) -> RedirectResponse:
+    """The browser's next step with a pending request: ``page`` (login or consent), by a 303.
+
+    ``session``, when given, is the browser session to keep (a new one after sign-in or
+    sign-out, so the cookie must be set on this response).
+    """
+    response = RedirectResponse(paths.with_request_id(page, request_id), status_code=303)
+    if session is not None:
+        context.sessions.save(response, session)
+    return response

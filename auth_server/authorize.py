@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from auth_server import paths
-from auth_server.authorization_requests import validate_authorization_request
+from auth_server.authorization_requests import continue_at, validate_authorization_request
 from auth_server.context import context_of
 from auth_server.pages import PageError
 from auth_server.sessions import PendingRequestsFull
@@ -34,20 +34,19 @@ def _too_many_pending(exc: PendingRequestsFull, client_name: str) -> PageError:
     A page rather than ``error=temporarily_unavailable`` at the client: it says how long to
     wait, and it is what an attacker's flood gets too, so the flood never reaches a client.
     """
-    wait = f"Try again in {exc.retry_after // 60 + 1} minute(s)."
     if exc.bucket == "client":
-        return PageError(
+        title, status, waiting = (
             "Too many sign-ins in progress",
-            f"Too many sign-ins to {client_name} are waiting for a login right now. {wait} "
-            "Sign-ins already in progress are not affected.",
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
+            429,
+            f"Too many sign-ins to {client_name} are",
         )
+    else:
+        title, status, waiting = "The sign-in service is busy", 503, "This server has too many sign-ins"
     return PageError(
-        "The sign-in service is busy",
-        f"This server has too many sign-ins waiting for a login right now. {wait} "
+        title,
+        f"{waiting} waiting for a login right now. Try again in {exc.retry_after // 60 + 1} minute(s). "
         "Sign-ins already in progress are not affected.",
-        status_code=503,
+        status_code=status,
         headers={"Retry-After": str(exc.retry_after)},
     )
 
@@ -68,6 +67,4 @@ async def authorize(request: Request) -> RedirectResponse:
         raise _too_many_pending(exc, authorization.client_name) from None
     signed_in = session.sub is not None and get_user(session.sub) is not None
     next_page = paths.CONSENT if signed_in else paths.LOGIN
-    response = RedirectResponse(paths.with_request_id(next_page, request_id), status_code=303)
-    context.sessions.save(response, session)
-    return response
+    return continue_at(context, next_page, request_id, session)

@@ -29,10 +29,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from auth_server import paths
-from auth_server.authorization_requests import AuthorizationRequest, pending_request
+from auth_server.authorization_requests import AuthorizationRequest, continue_at, pending_request
 from auth_server.client_redirects import check_redirect_policy, redirect_to_client
 from auth_server.context import context_of
 from auth_server.csrf import csrf_token, read_protected_form
@@ -51,7 +51,7 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
     authorization = pending_request(context, request_id, session.sid)
     user = get_user(session.sub) if session.sub else None
     if user is None:
-        return RedirectResponse(paths.with_request_id(paths.LOGIN, request_id), status_code=303)
+        return continue_at(context, paths.LOGIN, request_id)
     scopes = [(scope, DESCRIPTIONS.get(scope, scope)) for scope in authorization.scope.split()]
     document = authorization.from_metadata_document
     response = context.pages.render(
@@ -82,7 +82,7 @@ async def consent(request: Request) -> Response:
     request_id = form.get("request_id") or ""
     pending_request(context, request_id, session.sid)  # an error page if expired or foreign
     if session.sub is None or get_user(session.sub) is None:
-        return RedirectResponse(paths.with_request_id(paths.LOGIN, request_id), status_code=303)
+        return continue_at(context, paths.LOGIN, request_id)
     authorization: AuthorizationRequest | None = context.pending.pop(request_id, session.sid)
     assert authorization is not None  # checked just above, in the same event-loop step
     if form.get("action") != "approve":

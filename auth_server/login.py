@@ -10,10 +10,10 @@ session fixation) and continues to the consent page.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from auth_server import paths
-from auth_server.authorization_requests import AuthorizationRequest, pending_request
+from auth_server.authorization_requests import AuthorizationRequest, continue_at, pending_request
 from auth_server.context import AuthContext, context_of
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.pages import PageError
@@ -52,7 +52,7 @@ async def login_page(request: Request, request_id: str = "") -> Response:
     session = context.sessions.load(request)
     authorization = pending_request(context, request_id, session.sid)
     if session.sub and get_user(session.sub):
-        return RedirectResponse(paths.with_request_id(paths.CONSENT, request_id), status_code=303)
+        return continue_at(context, paths.CONSENT, request_id)
     return _login_page(context, session, request_id, authorization)
 
 
@@ -81,9 +81,7 @@ async def login(request: Request) -> Response:
     context.throttle.reset(throttle_keys[0])
     signed_in = context.sessions.signed_in(user.sub)
     context.pending.rebind(request_id, session.sid, signed_in.sid)
-    response = RedirectResponse(paths.with_request_id(paths.CONSENT, request_id), status_code=303)
-    context.sessions.save(response, signed_in)
-    return response
+    return continue_at(context, paths.CONSENT, request_id, signed_in)
 
 
 @router.post(paths.LOGOUT)
@@ -94,6 +92,4 @@ async def logout(request: Request) -> Response:
     request_id = form.get("request_id") or ""
     signed_out = context.sessions.signed_out(session)
     context.pending.rebind(request_id, session.sid, signed_out.sid)
-    response = RedirectResponse(paths.with_request_id(paths.LOGIN, request_id), status_code=303)
-    context.sessions.save(response, signed_out)
-    return response
+    return continue_at(context, paths.LOGIN, request_id, signed_out)
