@@ -115,7 +115,6 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.pages = Pages.shared()
     install_error_handlers(app)
     for module in (
         metadata,

@@ -22,7 +22,7 @@ from auth_server import paths
 from auth_server.client_redirects import redirect_to_client
 from auth_server.context import context_of
 from auth_server.errors import NO_STORE, OAuthError, safe_description
-from auth_server.pages import PageError, Pages
+from auth_server.pages import PageError
 
 log = logging.getLogger("auth_server")
 
@@ -85,8 +85,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _page_error(request: Request, exc: Exception) -> HTMLResponse:
     assert isinstance(exc, PageError)
-    pages: Pages = request.app.state.pages
-    return pages.error(exc)
+    return context_of(request).pages.error(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
