@@ -34,10 +34,6 @@ class UnusableKey(ValueError):
     """A key that cannot be loaded or does not fit its algorithm."""
 
 
-# The old name, until resource_server/jwks_cache.py (being reshaped elsewhere) imports the new one.
-KeyError_ = UnusableKey
-
-
 @dataclass(frozen=True)
 class SigningKey:
     """One key the AS can sign with: its ``kid``, its pinned algorithm and the key material."""
