@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from auth_server import paths
 from shared.settings import ConfigError, get_settings, startup_warnings, storage_description
 
 
@@ -32,7 +33,7 @@ def main() -> int:
     print(f"authorization server on http://{host}:{settings.auth_port}", flush=True)
     print(f"  issuer   {issuer}", flush=True)
     print(f"  metadata {settings.as_metadata_url}", flush=True)
-    print(f"  jwks     {issuer}/oauth2/jwks", flush=True)
+    print(f"  jwks     {issuer}{paths.JWKS}", flush=True)
     print(f"  storage  {storage_description(settings)}", flush=True)
     print("  demo user: alex / password (log in on the page a client opens for you)", flush=True)
     for name, (address, port) in settings.oauth_fetch_host_overrides.items():

@@ -3,7 +3,7 @@
 :func:`create_app` builds a fresh app; nothing touches the disk until the lifespan starts,
 so importing this module (or building many apps in tests) is free. The lifespan opens the
 store, loads or creates the signing keys and the session secret, and puts everything the
-handlers need into ``app.state.auth`` (``context.AuthServer``).
+handlers need into ``app.state.context`` (``context.AuthContext``).
 
 Tests inject ``http_client`` (an ``httpx.AsyncClient`` on an ``httpx.MockTransport``) and
 ``resolver`` to simulate the hosts of client metadata documents without a network.
@@ -21,23 +21,23 @@ from auth_server import (
     authorize,
     consent,
     introspection,
-    keys,
     login,
     metadata,
-    pages,
+    published_keys,
     registration,
     revocation,
+    stylesheet,
     token,
 )
 from auth_server.client_assertions import ClientAssertionVerifier
+from auth_server.client_directory import ClientDirectory
 from auth_server.client_keys import ClientKeySets
 from auth_server.client_metadata_documents import ClientMetadataFetcher
-from auth_server.clients import ClientDirectory
-from auth_server.context import AuthServer
-from auth_server.cors import PublicCORSMiddleware
-from auth_server.errors import install_error_handlers
+from auth_server.context import AuthContext
+from auth_server.cors import PublicCORS
+from auth_server.error_handlers import install_error_handlers
 from auth_server.keys import KeyRing
-from auth_server.pages import PageError, Pages, page_error_handler
+from auth_server.pages import Pages
 from auth_server.public_fetch import PublicFetcher, Resolver
 from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 async def build_context(
     settings: Settings, http_client: httpx.AsyncClient | None = None, resolver: Resolver | None = None
-) -> AuthServer:
+) -> AuthContext:
     """Open the store and load keys and secrets; raises ``ConfigError`` with a one-line fix."""
     store = await open_store(settings)
     try:
@@ -78,7 +78,7 @@ async def build_context(
         issuer=endpoints["issuer"],
         token_endpoint=endpoints["token_endpoint"],
     )
-    return AuthServer(
+    return AuthContext(
         settings=settings,
         store=store,
         keys=key_ring,
@@ -113,7 +113,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await build_context(settings or get_settings(), http_client, resolver)
-        app.state.auth = context
+        app.state.context = context
         try:
             yield
         finally:
@@ -127,9 +127,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.pages = Pages.shared()
     install_error_handlers(app)
-    app.add_exception_handler(PageError, page_error_handler)
     for module in (
         metadata,
         registration,
@@ -139,11 +137,11 @@ def create_app(
         token,
         revocation,
         introspection,
-        keys,
-        pages,
+        published_keys,
+        stylesheet,
     ):
         app.include_router(module.router)
-    app.add_middleware(PublicCORSMiddleware)
+    app.add_middleware(PublicCORS)
     return app
 
 

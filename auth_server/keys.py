@@ -2,9 +2,9 @@
 
 * The AS signs access tokens with the *current* key (ES256 by default, RS256 with
   ``JWT_ALG=RS256``) and names it in the JWT header's ``kid``.
-* ``GET /oauth2/jwks`` publishes the public half of every key that is not yet retired
-  (RFC 7517 §5). The resource server caches that set and refetches it once when a token
-  names an unknown ``kid``.
+* ``GET /oauth2/jwks`` (``published_keys.py``) publishes the public half of every key that
+  is not yet retired (RFC 7517 §5). The resource server caches that set and refetches it
+  once when a token names an unknown ``kid``.
 * ``python -m auth_server.keys rotate`` adds a new current key and retires the old one
   at ``now + ACCESS_TOKEN_TTL_SEC + 60 s``: until then the old key stays published, so
   the tokens it signed keep verifying until they have expired anyway.
@@ -20,23 +20,18 @@ import argparse
 import sys
 import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-
 from auth_server.store import KeyRecord, Store, open_store
 from shared.jwks import (
-    KeyError_,
     SigningKey,
+    UnusableKey,
     generate_signing_key,
     hs256_key,
-    jwks_document,
     load_signing_key,
 )
 from shared.settings import ConfigError, Settings, load_settings
 
 # Rotated keys stay published this long after the last token they signed can expire.
 RETIREMENT_MARGIN_SEC = 60
-JWKS_CACHE_CONTROL = "public, max-age=300"
 
 
 class KeyRing:
@@ -54,7 +49,7 @@ class KeyRing:
         if key is None:
             try:
                 key = load_signing_key(record.pem.encode(), record.alg)
-            except KeyError_ as exc:
+            except UnusableKey as exc:
                 raise ConfigError(
                     f"DATA_DIR={self._settings.data_dir}: signing key {record.kid!r} cannot be read ({exc}); "
                     "restore the database from a backup, or move it away to start with a new key"
@@ -111,16 +106,6 @@ class KeyRing:
         return key
 
 
-router = APIRouter()
-
-
-@router.get("/oauth2/jwks")
-async def jwks(request: Request) -> JSONResponse:
-    """The JWK Set (RFC 7517 §5) named by ``jwks_uri`` in the metadata."""
-    keys: KeyRing = request.app.state.auth.keys
-    return JSONResponse(jwks_document(keys.published()), headers={"Cache-Control": JWKS_CACHE_CONTROL})
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m auth_server.keys {list,rotate}`` against DATA_DIR."""
     prog = ".venv/bin/python -m auth_server.keys"  # as README prints it: works without an activated venv
@@ -146,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             state = "published" if record.retire_at is None else f"retires at {time.ctime(record.retire_at)}"
             print(f"{record.kid}  {record.alg}  created {time.ctime(record.created_at)}  {state}")
         store.close()
-    except (ConfigError, KeyError_) as exc:
+    except (ConfigError, UnusableKey) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -12,28 +12,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from auth_server import paths
 from auth_server.client_auth import authenticate_client
 from auth_server.clients import Client
-from auth_server.context import AuthServer, server
+from auth_server.context import AuthContext, context_of
 from auth_server.errors import NO_STORE
+from auth_server.grants import find_refresh_token, verify_own_access_token
 from auth_server.params import read_form
-from auth_server.store import secret_hash
-from auth_server.token import verify_own_access_token
 
 router = APIRouter()
 
 
-def _revoke_refresh_token(context: AuthServer, client: Client, token: str) -> bool:
-    record = context.store.get_refresh_token(secret_hash(token))
-    grant = context.store.get_grant(record.grant_id) if record else None
-    if grant is None:
+def _revoke_refresh_token(context: AuthContext, client: Client, token: str) -> bool:
+    found = find_refresh_token(context, token)
+    if found is None:
         return False
+    _, grant = found
     if grant.client_id == client.client_id:
         context.store.revoke_grant(grant.grant_id)
     return True
 
 
-def _revoke_access_token(context: AuthServer, client: Client, token: str) -> bool:
+def _revoke_access_token(context: AuthContext, client: Client, token: str) -> bool:
     claims = verify_own_access_token(context, token)
     if claims is None:
         return False
@@ -42,9 +42,9 @@ def _revoke_access_token(context: AuthServer, client: Client, token: str) -> boo
     return True
 
 
-@router.post("/oauth2/revoke")
+@router.post(paths.REVOKE)
 async def revoke(request: Request) -> Response:
-    context = server(request)
+    context = context_of(request)
     form = await read_form(request)
     client = await authenticate_client(request, form, context)
     token = form.require("token")

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     oauth_fetch_host_overrides: Annotated[dict[str, tuple[str, int]], NoDecode] = Field(default_factory=dict)
     tool_auth_challenge: Literal["http", "result", "auto"] = "auto"
     # The scopes a 401 asks for, space-separated; empty means every scope the tools use
-    # (resource_server.tool_policy explains the strategy). See challenge_scopes.
+    # (resource_server.tool_policies explains the strategy). See challenge_scopes.
     mcp_challenge_scopes: str = ""
     jwt_alg: Literal["ES256", "RS256", "HS256"] = "ES256"
     jwt_secret: str | None = None

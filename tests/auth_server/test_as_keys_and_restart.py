@@ -64,7 +64,7 @@ def test_data_files_are_private(as_client: TestClient, tmp_path: Path) -> None:
 def test_database_stores_only_hashes(as_client: TestClient, tmp_path: Path) -> None:
     tokens = get_tokens(as_client)
     confidential = register_client(as_client, token_endpoint_auth_method="client_secret_basic")
-    as_client.app.state.auth.store._conn.execute("PRAGMA wal_checkpoint(FULL)")  # type: ignore[attr-defined]
+    as_client.app.state.context.store._conn.execute("PRAGMA wal_checkpoint(FULL)")  # type: ignore[attr-defined]
     raw = b"".join(path.read_bytes() for path in tmp_path.glob(DATABASE_NAME + "*"))
     for secret in (
         tokens.refresh_token,
@@ -102,9 +102,9 @@ def test_rotation_keeps_the_old_key_published(
 
 
 def test_retired_keys_leave_the_jwks(as_client: TestClient) -> None:
-    store = as_client.app.state.auth.store  # type: ignore[attr-defined]
+    store = as_client.app.state.context.store  # type: ignore[attr-defined]
     old_kid = kids(as_client)[0]
-    as_client.app.state.auth.keys.rotate()  # type: ignore[attr-defined]
+    as_client.app.state.context.keys.rotate()  # type: ignore[attr-defined]
     store.retire_signing_key(old_kid, 1)  # pretend the retirement time has passed
     store._conn.execute("UPDATE signing_keys SET retire_at = 1 WHERE kid = ?", (old_kid,))
     assert old_kid not in kids(as_client) and len(kids(as_client)) == 1

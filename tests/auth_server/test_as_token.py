@@ -271,7 +271,7 @@ def test_concurrent_refreshes_leave_exactly_one_live_refresh_token(
     """Eight connections to one database present the same token at once."""
     tokens = get_tokens(as_client)
     token_hash = secret_hash(tokens.refresh_token)
-    grant_id = as_client.app.state.auth.store.get_refresh_token(token_hash).grant_id  # type: ignore[attr-defined]
+    grant_id = as_client.app.state.context.store.get_refresh_token(token_hash).grant_id  # type: ignore[attr-defined]
     stores = [SqliteStore.open(tmp_path / "auth_server.sqlite3") for _ in range(8)]
     barrier, results = threading.Barrier(len(stores)), []
     now = int(time.time())

@@ -234,7 +234,7 @@ def test_cimd_streamed_without_length_is_cut_off(as_client: TestClient, document
 
 
 def test_cimd_slow_host_is_given_up_on(as_client: TestClient, documents: Documents) -> None:
-    as_client.app.state.auth.clients.documents.fetcher.timeout_sec = 0.3  # type: ignore[attr-defined]
+    as_client.app.state.context.clients.documents.fetcher.timeout_sec = 0.3  # type: ignore[attr-defined]
 
     async def slow(_request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(10)

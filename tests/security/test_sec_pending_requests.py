@@ -35,7 +35,7 @@ def browser_at(as_client: TestClient, address: str) -> TestClient:
 
 @pytest.fixture
 def pending(as_client: TestClient) -> PendingRequests:
-    table: PendingRequests = as_client.app.state.auth.pending  # type: ignore[attr-defined]
+    table: PendingRequests = as_client.app.state.context.pending  # type: ignore[attr-defined]
     table.max_per_source, table.max_per_client, table.max_entries = 5, 12, 20
     return table
 
