@@ -29,6 +29,7 @@ from auth_server import (
     stylesheet,
     token,
 )
+from auth_server.authorization_requests import AuthorizationRequest
 from auth_server.client_assertions import ClientAssertionVerifier
 from auth_server.client_directory import ClientDirectory
 from auth_server.client_keys import ClientKeySets
@@ -86,7 +87,7 @@ async def build_context(
         assertions=assertions,
         redirect_policy=redirect_policy,
         sessions=SessionManager(session_secret, secure=settings.auth_issuer.startswith("https://")),
-        pending=PendingRequests(store, authorize.AuthorizationRequest),
+        pending=PendingRequests(store, AuthorizationRequest),
         throttle=LoginThrottle(store),
         pages=Pages.shared(),
     )

@@ -169,7 +169,7 @@ def _whoami(token: VerifiedToken) -> CallToolResult:
     return _result(data, text)
 
 
-async def _teaser(token: VerifiedToken | None, notes: NotesStore) -> CallToolResult:
+async def _teaser(token: VerifiedToken | None, notes: Notes) -> CallToolResult:
     """The public teaser for an anonymous caller; the caller's notes once signed in with ``notes:read``."""
     if token is None:
         data = TeaserOut(signed_in=False, teaser=TEASER, hint="Sign in to see your own notes.")

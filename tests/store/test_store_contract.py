@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from conftest import Engine
 
@@ -404,4 +405,4 @@ def test_an_unreachable_database_is_one_line_naming_database_url(engine: Engine)
 
     broken = Engine("postgresql", engine.data_dir, engine.database_url.rsplit(":", 1)[0] + ":1/nowhere")
     with pytest.raises(ConfigError, match=r"DATABASE_URL \(127\.0\.0\.1:1/nowhere\): cannot connect"):
-        run(broken, lambda store: anyio.sleep(0))
+        run(broken, lambda store: anyio.lowlevel.checkpoint())
