@@ -66,10 +66,10 @@ def test_a_session_secret_file_of_an_older_version_is_kept(make_client: Any, tmp
     """Upgrading keeps the browser sessions signed with the secret an older version wrote to DATA_DIR."""
     (tmp_path / "session_secret").write_text("k" * 43)
     first = make_client()
-    assert first.app.state.auth.sessions.secret == b"k" * 43  # type: ignore[attr-defined]
+    assert first.app.state.context.sessions.secret == b"k" * 43  # type: ignore[attr-defined]
     first.__exit__(None, None, None)
     (tmp_path / "session_secret").unlink()
-    assert make_client().app.state.auth.sessions.secret == b"k" * 43  # type: ignore[attr-defined]
+    assert make_client().app.state.context.sessions.secret == b"k" * 43  # type: ignore[attr-defined]
 
 
 def test_database_stores_only_hashes(as_client: TestClient, tmp_path: Path) -> None:
