@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
-
-ENGINES = ("sqlite", "postgresql")
-
-
-@dataclass(frozen=True)
-class Engine:
-    """Where one test's stores live: a fresh SQLite directory, or a freshly emptied PostgreSQL database."""
-
-    name: str
-    data_dir: Path
-    database_url: str = ""
+from store_engines import ENGINES, Engine
 
 
 def _empty(url: str) -> None:

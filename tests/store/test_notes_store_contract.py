@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import Engine
+from store_engines import Engine
 
 from resource_server.notes_store import Notes, RequestIdReused, open_notes_store
 from shared.settings import load_settings

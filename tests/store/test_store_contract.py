@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from conftest import Engine
+from store_engines import Engine
 
 from auth_server.store import (
     ClientRecord,
