@@ -335,6 +335,11 @@ def startup_warnings(settings: Settings) -> list[str]:
             "JWT_ALG=HS256 is a demo mode: tokens are signed with the shared JWT_SECRET, so anyone who "
             "has it can mint tokens; use JWT_ALG=ES256 (the default) anywhere but on one machine"
         )
+    if settings.database_engine == "memory" and settings.web_concurrency > 1:
+        warnings.append(
+            f"STORE=memory with WEB_CONCURRENCY={settings.web_concurrency}: each worker has a memory of its "
+            "own, so a client registered by one is unknown to the next; use STORE=sqlite or DATABASE_URL"
+        )
     return warnings
 
 
