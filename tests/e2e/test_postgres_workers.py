@@ -38,8 +38,11 @@ from oauth_flow import authorization_request, code_from_redirect, exchange_code,
 from test_sdk_oauth_client import FIVE_TOOLS, PlayedUser, sdk_session
 
 from mcp_oauth_demo import oauth_client
-from mcp_oauth_demo.launcher import Pair, free_port, running_pair
+from mcp_oauth_demo.launcher import Pair, free_port, launch_server, pair_environment, running_pair, wait_ready
+from mcp_oauth_demo.pg_cluster import Cluster
 from mcp_oauth_demo.user_agent import sign_in
+from shared.pkce import make_pair
+from tests.auth_server.as_flow_helpers import hidden_fields, query_of
 
 LOAD = 300 if os.environ.get("CI") == "true" else 1_000
 CONCURRENCY = 32
@@ -295,3 +298,76 @@ async def test_concurrent_refreshes_leave_one_live_token_and_reuse_revokes(
         else:  # a single winner: it refreshes once more, and the old token is then reuse
             assert (await http.post(token_url, data=form | {"refresh_token": live_token})).status_code == 200
             assert (await http.post(token_url, data=form)).status_code == 400
+
+
+def test_two_instances_started_at_once_share_one_key_one_secret_and_every_sign_in(
+    postgres_cluster: Cluster, tmp_path: Path
+) -> None:
+    """Two AS instances (two workers each, DATA_DIRs of their own) on an empty database, started together.
+
+    They must agree on what a first start creates — one signing key, one session secret — so a
+    sign-in may hop between them at every step: authorize on A, login on B, consent on A, token on B.
+    """
+    url = postgres_cluster.new_database("two_instances")
+    ports = [free_port(), free_port()]
+    base = pair_environment(tmp_path / "a", auth_port=ports[0], rs_port=free_port())
+    envs = [base | {"DATABASE_URL": url, "WEB_CONCURRENCY": "2"}]
+    envs.append(envs[0] | {"AUTH_PORT": str(ports[1]), "DATA_DIR": str(tmp_path / "b")})
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    servers = []
+    for name, env, origin in zip(("a", "b"), envs, urls, strict=True):
+        (tmp_path / name).mkdir()
+        ready = origin + "/.well-known/oauth-authorization-server"
+        servers.append(launch_server(f"auth-{name}", "auth_server", env, ready, tmp_path / name))
+    try:
+        for server in servers:
+            wait_ready(server)
+        jwks = [httpx.get(origin + "/oauth2/jwks", timeout=10).json() for origin in urls]
+        assert jwks[0] == jwks[1] and len(jwks[0]["keys"]) == 1
+        assert query(url, "SELECT COUNT(*) FROM secrets WHERE name = 'session_secret'") == [(1,)]
+
+        redirect_uri = "http://127.0.0.1:9/callback"
+        registered = httpx.post(
+            urls[1] + "/oauth2/register",
+            json={"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none"},
+            timeout=10,
+        )
+        client_id = registered.json()["client_id"]
+        verifier, challenge = make_pair()
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "s",
+            "resource": envs[0]["RS_BASE_URL"] + "/mcp",
+        }
+        with httpx.Client(timeout=10) as browser:  # one cookie jar: cookies do not depend on the port
+            login_path = browser.get(urls[0] + "/oauth2/authorize", params=params).headers["location"]
+            page = browser.get(urls[1] + login_path)
+            assert page.status_code == 200, page.text  # B knows A's pending request and A's cookie
+            form = hidden_fields(page.text) | {"username": "alex", "password": "password"}
+            consent_path = browser.post(urls[1] + "/oauth2/login", data=form).headers["location"]
+            page = browser.get(urls[0] + consent_path)
+            assert page.status_code == 200, page.text
+            approved = browser.post(
+                urls[0] + "/oauth2/consent", data=hidden_fields(page.text) | {"action": "approve"}
+            )
+        code = query_of(approved.headers["location"])["code"]
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        }
+        tokens = httpx.post(urls[1] + "/oauth2/token", data=form, timeout=10)
+        assert tokens.status_code == 200, tokens.text
+        assert (
+            not (tmp_path / "a" / "session_secret").exists()
+            and not (tmp_path / "b" / "session_secret").exists()
+        )
+    finally:
+        for server in servers:
+            server.stop()
