@@ -29,6 +29,7 @@ from auth_server import (
     stylesheet,
     token,
 )
+from auth_server.authorization_requests import AuthorizationRequest
 from auth_server.client_assertions import ClientAssertionVerifier
 from auth_server.client_directory import ClientDirectory
 from auth_server.client_keys import ClientKeySets
@@ -49,17 +50,17 @@ if TYPE_CHECKING:
     import httpx
 
 
-def build_context(
+async def build_context(
     settings: Settings, http_client: httpx.AsyncClient | None = None, resolver: Resolver | None = None
 ) -> AuthContext:
     """Open the store and load keys and secrets; raises ``ConfigError`` with a one-line fix."""
-    store = open_store(settings)
+    store = await open_store(settings)
     try:
         key_ring = KeyRing(store, settings)
-        key_ring.ensure_current()
-        session_secret = load_session_secret(settings)
+        await key_ring.ensure_current()
+        session_secret = await load_session_secret(settings, store)
     except BaseException:
-        store.close()
+        await store.close()
         raise
     redirect_policy = RedirectPolicy(settings.oauth_allowed_redirect_uris)
     # Documents and client key sets are fetched through one fence (and one HTTP client): same
@@ -86,10 +87,22 @@ def build_context(
         assertions=assertions,
         redirect_policy=redirect_policy,
         sessions=SessionManager(session_secret, secure=settings.auth_issuer.startswith("https://")),
-        pending=PendingRequests(),
-        throttle=LoginThrottle(),
+        pending=PendingRequests(store, AuthorizationRequest),
+        throttle=LoginThrottle(store),
         pages=Pages.shared(),
     )
+
+
+async def check_startup(settings: Settings) -> None:
+    """Open everything once and close it: a bad store, key or secret is a ``ConfigError`` now.
+
+    Run before the workers start, this also creates the signing key and the session secret
+    of a first start once; workers of other instances starting at the same time still agree
+    through the store (``Store.add_first_signing_key``, ``Store.shared_secret``).
+    """
+    context = await build_context(settings)
+    await context.store.close()
+    await context.clients.documents.aclose()
 
 
 def create_app(
@@ -100,12 +113,12 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = build_context(settings or get_settings(), http_client, resolver)
+        context = await build_context(settings or get_settings(), http_client, resolver)
         app.state.context = context
         try:
             yield
         finally:
-            context.store.close()
+            await context.store.close()
             await context.clients.documents.aclose()
 
     app = FastAPI(

@@ -206,9 +206,9 @@ async def validate_authorization_request(request: Request, context: AuthContext)
     )
 
 
-def pending_request(context: AuthContext, request_id: str | None, sid: str) -> AuthorizationRequest:
+async def pending_request(context: AuthContext, request_id: str | None, sid: str) -> AuthorizationRequest:
     """The pending request of this browser session, or an error page if it expired or is not ours."""
-    authorization: AuthorizationRequest | None = context.pending.get(request_id, sid)
+    authorization: AuthorizationRequest | None = await context.pending.get(request_id, sid)
     if authorization is None:
         raise PageError(
             "This sign-in request has expired",

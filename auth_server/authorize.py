@@ -57,7 +57,7 @@ async def authorize(request: Request) -> RedirectResponse:
     authorization = await validate_authorization_request(request, context)
     session = context.sessions.load(request)
     try:
-        request_id = context.pending.add(
+        request_id = await context.pending.add(
             authorization,
             session.sid,
             client_id=authorization.client_id,

@@ -105,7 +105,9 @@ class ClientAssertionVerifier:
         claims = self._decode(client, assertion, key, alg, kid)
         self._check_claims(client, claims)
         jti = claims["jti"]
-        if not self._store.use_client_assertion_jti(client.client_id, jti, int(claims["exp"]) + LEEWAY_SEC):
+        if not await self._store.use_client_assertion_jti(
+            client.client_id, jti, int(claims["exp"]) + LEEWAY_SEC
+        ):
             raise AssertionRejected(
                 f"it was already used (jti {jti!r}); an assertion is single-use, so sign a new one with a "
                 "fresh jti for every request (RFC 7523 §3)"

@@ -23,5 +23,5 @@ class ClientDirectory:
         """The client, or None if unknown; a refused metadata document raises ``ClientMetadataError``."""
         if self.documents.is_document_url(client_id):
             return await self.documents.get(client_id)
-        record = self._store.get_client(client_id)
+        record = await self._store.get_client(client_id)
         return Client.from_record(record) if record else None

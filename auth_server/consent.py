@@ -48,7 +48,7 @@ router = APIRouter()
 async def consent_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
-    authorization = pending_request(context, request_id, session.sid)
+    authorization = await pending_request(context, request_id, session.sid)
     user = get_user(session.sub) if session.sub else None
     if user is None:
         return continue_at(context, paths.LOGIN, request_id)
@@ -80,11 +80,12 @@ async def consent(request: Request) -> Response:
     context = context_of(request)
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
-    pending_request(context, request_id, session.sid)  # an error page if expired or foreign
+    await pending_request(context, request_id, session.sid)  # an error page if expired or foreign
     if session.sub is None or get_user(session.sub) is None:
         return continue_at(context, paths.LOGIN, request_id)
-    authorization: AuthorizationRequest | None = context.pending.pop(request_id, session.sid)
-    assert authorization is not None  # checked just above, in the same event-loop step
+    authorization: AuthorizationRequest | None = await context.pending.pop(request_id, session.sid)
+    if authorization is None:  # a second submit of this form, in any worker, took it first
+        authorization = await pending_request(context, request_id, session.sid)  # the error page
     if form.get("action") != "approve":
         return redirect_to_client(
             context,
@@ -97,7 +98,7 @@ async def consent(request: Request) -> Response:
         )
     # Checked before a code exists: a URI the policy refuses gets an error page and no code.
     check_redirect_policy(context, authorization.redirect_uri)
-    code = issue_code(context, authorization, session.sub)
+    code = await issue_code(context, authorization, session.sub)
     return redirect_to_client(
         context, authorization.redirect_uri, {"code": code, "state": authorization.state}
     )

@@ -27,10 +27,10 @@ from auth_server.users import get_user
 from shared.tokens import InvalidToken, mint_access_token, read_header, verify_access_token
 
 
-def issue_code(context: AuthContext, request: AuthorizationRequest, sub: str) -> str:
+async def issue_code(context: AuthContext, request: AuthorizationRequest, sub: str) -> str:
     """A fresh single-use code; only its hash is stored, with what it was issued for."""
     code = secrets.token_urlsafe(32)
-    context.store.add_code(
+    await context.store.add_code(
         CodeRecord(
             code_hash=secret_hash(code),
             client_id=request.client_id,
@@ -46,13 +46,15 @@ def issue_code(context: AuthContext, request: AuthorizationRequest, sub: str) ->
     return code
 
 
-def issue_access_token(context: AuthContext, grant: GrantRecord, scope: str) -> tuple[str, dict[str, Any]]:
+async def issue_access_token(
+    context: AuthContext, grant: GrantRecord, scope: str
+) -> tuple[str, dict[str, Any]]:
     """A signed access token for ``grant`` narrowed to ``scope``."""
     user = get_user(grant.sub)
     if user is None:
         raise OAuthError("invalid_grant", "the user of this grant no longer exists; sign in again")
     return mint_access_token(
-        context.keys.current(),
+        await context.keys.current(),
         issuer=context.settings.auth_issuer,
         subject=user.sub,
         audience=grant.resource,
@@ -70,21 +72,23 @@ def issue_refresh_token(context: AuthContext, grant: GrantRecord) -> tuple[str, 
     return token, RefreshTokenRecord(secret_hash(token), grant.grant_id, expires_at)
 
 
-def find_refresh_token(context: AuthContext, token: str) -> tuple[RefreshTokenRecord, GrantRecord] | None:
+async def find_refresh_token(
+    context: AuthContext, token: str
+) -> tuple[RefreshTokenRecord, GrantRecord] | None:
     """The stored record of a refresh token and its grant; None if either is unknown."""
-    record = context.store.get_refresh_token(secret_hash(token))
-    grant = context.store.get_grant(record.grant_id) if record else None
+    record = await context.store.get_refresh_token(secret_hash(token))
+    grant = await context.store.get_grant(record.grant_id) if record else None
     if record is None or grant is None:
         return None
     return record, grant
 
 
-def verify_own_access_token(context: AuthContext, token: str) -> dict[str, Any] | None:
+async def verify_own_access_token(context: AuthContext, token: str) -> dict[str, Any] | None:
     """The claims of a valid, unexpired access token this AS issued; None for anything else."""
     settings = context.settings
     try:
         header = read_header(token, algorithm=settings.jwt_alg)
-        key = context.keys.find(header.kid)
+        key = await context.keys.find(header.kid)
         if key is None:
             return None
         verifier = key.private if isinstance(key.private, bytes) else key.private.public_key()

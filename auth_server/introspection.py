@@ -40,11 +40,11 @@ router = APIRouter()
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-def _access_token_info(context: AuthContext, client: Client, token: str) -> dict[str, Any] | None:
-    claims = verify_own_access_token(context, token)
+async def _access_token_info(context: AuthContext, client: Client, token: str) -> dict[str, Any] | None:
+    claims = await verify_own_access_token(context, token)
     if claims is None or claims.get("client_id") != client.client_id:
         return None
-    if context.store.is_jti_revoked(claims["jti"]):
+    if await context.store.is_jti_revoked(claims["jti"]):
         return None
     fields = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
     return {"active": True, "token_type": "Bearer", "username": claims.get("preferred_username")} | {
@@ -52,8 +52,8 @@ def _access_token_info(context: AuthContext, client: Client, token: str) -> dict
     }
 
 
-def _refresh_token_info(context: AuthContext, client: Client, token: str) -> dict[str, Any] | None:
-    found = find_refresh_token(context, token)
+async def _refresh_token_info(context: AuthContext, client: Client, token: str) -> dict[str, Any] | None:
+    found = await find_refresh_token(context, token)
     if found is None or found[1].client_id != client.client_id:
         return None
     record, grant = found
@@ -87,6 +87,6 @@ async def introspect(request: Request) -> JSONResponse:
     if form.get("token_type_hint") == "refresh_token":
         lookups.reverse()
     for lookup in lookups:
-        if info := lookup(context, client, token):
+        if info := await lookup(context, client, token):
             return JSONResponse(info, headers=NO_STORE)
     return JSONResponse(INACTIVE, headers=NO_STORE)

@@ -50,7 +50,7 @@ def _login_page(
 async def login_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
-    authorization = pending_request(context, request_id, session.sid)
+    authorization = await pending_request(context, request_id, session.sid)
     if session.sub and get_user(session.sub):
         return continue_at(context, paths.CONSENT, request_id)
     return _login_page(context, session, request_id, authorization)
@@ -61,10 +61,10 @@ async def login(request: Request) -> Response:
     context = context_of(request)
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
-    authorization = pending_request(context, request_id, session.sid)
+    authorization = await pending_request(context, request_id, session.sid)
     username = (form.get("username") or "").strip()
     throttle_keys = [f"user:{username.lower()}", f"ip:{request.client.host if request.client else '?'}"]
-    if wait := context.throttle.retry_after(throttle_keys):
+    if wait := await context.throttle.retry_after(throttle_keys):
         raise PageError(
             "Too many sign-in attempts",
             f"Too many failed sign-ins for this account or from your network. "
@@ -74,13 +74,13 @@ async def login(request: Request) -> Response:
         )
     user = authenticate(username, form.get("password") or "")
     if user is None:
-        context.throttle.record_failure(throttle_keys)
+        await context.throttle.record_failure(throttle_keys)
         return _login_page(
             context, session, request_id, authorization, error=WRONG_CREDENTIALS, username=username
         )
-    context.throttle.reset(throttle_keys[0])
+    await context.throttle.reset(throttle_keys[0])
     signed_in = context.sessions.signed_in(user.sub)
-    context.pending.rebind(request_id, session.sid, signed_in.sid)
+    await context.pending.rebind(request_id, session.sid, signed_in.sid)
     return continue_at(context, paths.CONSENT, request_id, signed_in)
 
 
@@ -91,5 +91,5 @@ async def logout(request: Request) -> Response:
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
     signed_out = context.sessions.signed_out(session)
-    context.pending.rebind(request_id, session.sid, signed_out.sid)
+    await context.pending.rebind(request_id, session.sid, signed_out.sid)
     return continue_at(context, paths.LOGIN, request_id, signed_out)

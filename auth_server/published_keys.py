@@ -23,5 +23,5 @@ router = APIRouter()
 @router.get(paths.JWKS)
 async def jwks(request: Request) -> JSONResponse:
     """The JWK Set (RFC 7517 §5) named by ``jwks_uri`` in the metadata."""
-    published = context_of(request).keys.published()
+    published = await context_of(request).keys.published()
     return JSONResponse(jwks_document(published), headers={"Cache-Control": JWKS_CACHE_CONTROL})

@@ -99,7 +99,7 @@ async def register(request: Request) -> JSONResponse:
         secret_hash=secret_hash(client_secret) if client_secret else None,
         registration_token_hash=secret_hash(registration_token),
     )
-    context_of(request).store.add_client(record)
+    await context_of(request).store.add_client(record)
 
     information = _client_information(record, request, registration_token)
     if client_secret:
@@ -111,7 +111,7 @@ async def register(request: Request) -> JSONResponse:
 async def read_registration(client_id: str, request: Request) -> JSONResponse:
     """RFC 7592 §2.1: the registration, for the bearer of its registration access token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    record = context_of(request).store.get_client(client_id)
+    record = await context_of(request).store.get_client(client_id)
     valid = (
         scheme.lower() == "bearer"
         and record is not None

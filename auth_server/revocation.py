@@ -23,22 +23,22 @@ from auth_server.params import read_form
 router = APIRouter()
 
 
-def _revoke_refresh_token(context: AuthContext, client: Client, token: str) -> bool:
-    found = find_refresh_token(context, token)
+async def _revoke_refresh_token(context: AuthContext, client: Client, token: str) -> bool:
+    found = await find_refresh_token(context, token)
     if found is None:
         return False
     _, grant = found
     if grant.client_id == client.client_id:
-        context.store.revoke_grant(grant.grant_id)
+        await context.store.revoke_grant(grant.grant_id)
     return True
 
 
-def _revoke_access_token(context: AuthContext, client: Client, token: str) -> bool:
-    claims = verify_own_access_token(context, token)
+async def _revoke_access_token(context: AuthContext, client: Client, token: str) -> bool:
+    claims = await verify_own_access_token(context, token)
     if claims is None:
         return False
     if claims["client_id"] == client.client_id:
-        context.store.revoke_jti(claims["jti"], claims["exp"])
+        await context.store.revoke_jti(claims["jti"], claims["exp"])
     return True
 
 
@@ -53,6 +53,6 @@ async def revoke(request: Request) -> Response:
     if form.get("token_type_hint") == "access_token":
         kinds.reverse()
     for revoke_kind in kinds:
-        if revoke_kind(context, client, token):
+        if await revoke_kind(context, client, token):
             break
     return Response(status_code=200, headers=NO_STORE)

@@ -135,13 +135,13 @@ class AuthorizationCodeExchange:
     async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
         store = context.store
         code_hash = secret_hash(form.require("code"))
-        code = store.get_code(code_hash)
+        code = await store.get_code(code_hash)
         if code is None:
             raise OAuthError("invalid_grant", "the authorization code is unknown; start a new authorization")
         if code.client_id != client.client_id:
             raise OAuthError("invalid_grant", "the authorization code was issued to another client")
         if code.used:
-            raise self._replayed(context, code, form.get("code_verifier"))
+            raise await self._replayed(context, code, form.get("code_verifier"))
         if code.expires_at < time.time():
             raise OAuthError(
                 "invalid_grant",
@@ -173,21 +173,21 @@ class AuthorizationCodeExchange:
             resource=code.resource,
             created_at=int(time.time()),
         )
-        access_token, claims = issue_access_token(context, grant, code.scope)
-        if not store.redeem_code(code_hash, grant, claims["jti"], claims["exp"]):
+        access_token, claims = await issue_access_token(context, grant, code.scope)
+        if not await store.redeem_code(code_hash, grant, claims["jti"], claims["exp"]):
             # A concurrent request with the same verifier redeemed it a moment ago: the
             # client's own retry (module docstring), refused without revoking the winner's tokens.
             raise OAuthError("invalid_grant", _ALREADY_USED + "; the first exchange's tokens stay valid")
         refresh_token = None
         if "refresh_token" in client.grant_types:
             refresh_token, record = issue_refresh_token(context, grant)
-            store.add_refresh_token(record)
+            await store.add_refresh_token(record)
         return token_response(access_token, claims, refresh_token)
 
     @staticmethod
-    def _replayed(context: AuthContext, code: CodeRecord, verifier: str | None) -> OAuthError:
+    async def _replayed(context: AuthContext, code: CodeRecord, verifier: str | None) -> OAuthError:
         """The answer to a code presented again — revoking its tokens only when that helps."""
-        grant = context.store.get_grant(code.grant_id) if code.grant_id else None
+        grant = await context.store.get_grant(code.grant_id) if code.grant_id else None
         proves_verifier = verifier is not None and verify_s256(verifier, code.code_challenge)
         if grant is None or not proves_verifier:
             return OAuthError("invalid_grant", _ALREADY_USED)
@@ -196,7 +196,7 @@ class AuthorizationCodeExchange:
                 "invalid_grant",
                 _ALREADY_USED + "; this looks like a retry, so the tokens of the first exchange stay valid",
             )
-        context.store.revoke_grant(grant.grant_id)
+        await context.store.revoke_grant(grant.grant_id)
         return OAuthError("invalid_grant", _ALREADY_USED + "; every token issued with it is now revoked")
 
 
@@ -208,7 +208,7 @@ class RefreshTokenExchange:
     async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
         store = context.store
         presented = form.require("refresh_token")
-        found = find_refresh_token(context, presented)
+        found = await find_refresh_token(context, presented)
         if found is None:
             raise OAuthError("invalid_grant", "the refresh token is unknown or expired; sign in again")
         record, grant = found
@@ -224,22 +224,22 @@ class RefreshTokenExchange:
         )
         now = int(time.time())
         if record.used and (record.rotated_at is None or now - record.rotated_at > RETRY_WINDOW_SEC):
-            store.revoke_grant(grant.grant_id)
+            await store.revoke_grant(grant.grant_id)
             raise reused
         if record.expires_at < now:
             raise OAuthError("invalid_grant", "the refresh token has expired; sign in again")
         # Check the request fully before rotating, so a refused request does not burn the token.
         scope = self._narrowed_scope(form.get("scope"), grant.scope)
         _check_resource(form, grant.resource)
-        access_token, claims = issue_access_token(
+        access_token, claims = await issue_access_token(
             context, grant, scope
         )  # before rotating: it can still refuse
         refresh_token, successor = issue_refresh_token(context, grant)
         # Rotation, or a retry within the window; False means reuse (module docstring).
-        if not store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC):
-            store.revoke_grant(grant.grant_id)
+        if not await store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC):
+            await store.revoke_grant(grant.grant_id)
             raise reused
-        store.record_access_token(claims["jti"], grant.grant_id, claims["exp"])
+        await store.record_access_token(claims["jti"], grant.grant_id, claims["exp"])
         return token_response(access_token, claims, refresh_token)
 
     @staticmethod

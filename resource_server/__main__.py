@@ -12,7 +12,7 @@ import sys
 import uvicorn
 
 from resource_server.paths import MCP_PATH
-from shared.settings import get_settings, startup_warnings
+from shared.settings import get_settings, startup_warnings, storage_description
 
 
 def main() -> None:
@@ -23,6 +23,7 @@ def main() -> None:
     print(f"MCP endpoint (Streamable HTTP): {mcp_url}", flush=True)
     print(f"Protected resource metadata:    {settings.rs_metadata_url}", flush=True)
     print(f"Authorization server:           {settings.auth_issuer}", flush=True)
+    print(f"Storage:                        {storage_description(settings)}", flush=True)
     print(
         "MCP Inspector (Node >= 22.19): npx @modelcontextprotocol/inspector, then Add Servers → "
         f"+ Add manually, transport streamable-http, URL {mcp_url} (README: 'Connect MCP Inspector')",

@@ -122,8 +122,8 @@ def create_app(
         # The notes store opens first and closes last; each session manager then runs the MCP
         # server's lifespan, which hands the tools that one store.
         async with AsyncExitStack() as stack:
-            state.open()
-            stack.callback(state.close)
+            await state.open()
+            stack.push_async_callback(state.close)
             for manager in managers:
                 await stack.enter_async_context(manager.run())
             try:

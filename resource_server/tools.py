@@ -41,7 +41,8 @@ from .notes_store import (
     REQUEST_ID_PATTERN,
     Note,
     NoteRejected,
-    NotesStore,
+    Notes,
+    open_notes_store,
 )
 from .tool_policies import PUBLIC, ToolPolicies, oauth2, optional
 from .verified_tokens import VerifiedToken
@@ -126,13 +127,13 @@ class ServerState:
     """
 
     settings: Settings
-    notes: NotesStore = field(init=False)  # set by open(): no I/O until the app starts
+    notes: Notes = field(init=False)  # set by open(): no I/O until the app starts
 
-    def open(self) -> None:
-        self.notes = NotesStore.open(store=self.settings.store, data_dir=self.settings.data_dir)
+    async def open(self) -> None:
+        self.notes = await open_notes_store(self.settings)
 
-    def close(self) -> None:
-        self.notes.close()
+    async def close(self) -> None:
+        await self.notes.aclose()
 
 
 def _state(ctx: Context) -> ServerState:
@@ -168,7 +169,7 @@ def _whoami(token: VerifiedToken) -> CallToolResult:
     return _result(data, text)
 
 
-async def _teaser(token: VerifiedToken | None, notes: NotesStore) -> CallToolResult:
+async def _teaser(token: VerifiedToken | None, notes: Notes) -> CallToolResult:
     """The public teaser for an anonymous caller; the caller's notes once signed in with ``notes:read``."""
     if token is None:
         data = TeaserOut(signed_in=False, teaser=TEASER, hint="Sign in to see your own notes.")

@@ -271,11 +271,12 @@ def test_replayed_assertion_is_refused_after_a_restart(
 def test_used_jtis_are_purged_once_expired(as_client: TestClient) -> None:
     store = as_client.app.state.context.store  # type: ignore[attr-defined]
     now = int(time.time())
-    assert store.use_client_assertion_jti(CLIENT_ID, "old", now - 10)
-    assert store.use_client_assertion_jti(CLIENT_ID, "live", now + 60)
-    store.purge_expired(now)
-    assert store.use_client_assertion_jti(CLIENT_ID, "old", now + 60)  # gone, so usable again
-    assert not store.use_client_assertion_jti(CLIENT_ID, "live", now + 60)
+    call = as_client.portal.call
+    assert call(store.use_client_assertion_jti, CLIENT_ID, "old", now - 10)
+    assert call(store.use_client_assertion_jti, CLIENT_ID, "live", now + 60)
+    call(store.purge_expired, now)
+    assert call(store.use_client_assertion_jti, CLIENT_ID, "old", now + 60)  # gone, so usable again
+    assert not call(store.use_client_assertion_jti, CLIENT_ID, "live", now + 60)
 
 
 # --- the wrong way to authenticate ------------------------------------------------------------------

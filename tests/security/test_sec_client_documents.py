@@ -95,7 +95,7 @@ def test_a_published_document_completes_the_whole_flow(
     jwks_fetches = [url for url in documents.fetches if url == document.get("jwks_uri")]
     assert len(jwks_fetches) == (1 if signs else 0)  # one fetch, then the cached key set
     rs = start_rs()
-    rs.fake_as.keys = [as_client.app.state.context.keys.current()]  # type: ignore[attr-defined]
+    rs.fake_as.keys = [as_client.portal.call(as_client.app.state.context.keys.current)]  # type: ignore[attr-defined]
     for token in (first["access_token"], refreshed["access_token"]):
         response = rs.rpc.call("notes_list", token=token)
         assert response.status_code == 200, response.text
