@@ -8,9 +8,11 @@ names every ``OAUTH_FETCH_HOST_OVERRIDES`` entry, a testing aid that must not re
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
-from shared.settings import ConfigError, get_settings, startup_warnings
+from auth_server import paths
+from shared.settings import ConfigError, get_settings, startup_warnings, storage_description
 
 
 def main() -> int:
@@ -19,10 +21,10 @@ def main() -> int:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     import uvicorn
 
-    from auth_server.app import build_context, create_app
+    from auth_server.app import check_startup
 
     try:
-        build_context(settings).store.close()
+        asyncio.run(check_startup(settings))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -31,7 +33,8 @@ def main() -> int:
     print(f"authorization server on http://{host}:{settings.auth_port}", flush=True)
     print(f"  issuer   {issuer}", flush=True)
     print(f"  metadata {settings.as_metadata_url}", flush=True)
-    print(f"  jwks     {issuer}/oauth2/jwks", flush=True)
+    print(f"  jwks     {issuer}{paths.JWKS}", flush=True)
+    print(f"  storage  {storage_description(settings)}", flush=True)
     print("  demo user: alex / password (log in on the page a client opens for you)", flush=True)
     for name, (address, port) in settings.oauth_fetch_host_overrides.items():
         shown = f"[{address}]" if ":" in address else address
@@ -41,7 +44,15 @@ def main() -> int:
             file=sys.stderr,
             flush=True,
         )
-    uvicorn.run(create_app(settings), host=host, port=settings.auth_port, log_level="info")
+    # An import string, so uvicorn can start WEB_CONCURRENCY worker processes; each builds the
+    # app from the same environment (auth_server.app's module-level app reads get_settings()).
+    uvicorn.run(
+        "auth_server.app:app",
+        host=host,
+        port=settings.auth_port,
+        log_level="info",
+        workers=settings.web_concurrency,
+    )
     return 0
 
 

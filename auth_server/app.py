@@ -3,7 +3,7 @@
 :func:`create_app` builds a fresh app; nothing touches the disk until the lifespan starts,
 so importing this module (or building many apps in tests) is free. The lifespan opens the
 store, loads or creates the signing keys and the session secret, and puts everything the
-handlers need into ``app.state.auth`` (``context.AuthServer``).
+handlers need into ``app.state.context`` (``context.AuthContext``).
 
 Tests inject ``http_client`` (an ``httpx.AsyncClient`` on an ``httpx.MockTransport``) and
 ``resolver`` to simulate the hosts of client metadata documents without a network.
@@ -21,23 +21,24 @@ from auth_server import (
     authorize,
     consent,
     introspection,
-    keys,
     login,
     metadata,
-    pages,
+    published_keys,
     registration,
     revocation,
+    stylesheet,
     token,
 )
+from auth_server.authorization_requests import AuthorizationRequest
 from auth_server.client_assertions import ClientAssertionVerifier
+from auth_server.client_directory import ClientDirectory
 from auth_server.client_keys import ClientKeySets
 from auth_server.client_metadata_documents import ClientMetadataFetcher
-from auth_server.clients import ClientDirectory
-from auth_server.context import AuthServer
-from auth_server.cors import PublicCORSMiddleware
-from auth_server.errors import install_error_handlers
+from auth_server.context import AuthContext
+from auth_server.cors import PublicCORS
+from auth_server.error_handlers import install_error_handlers
 from auth_server.keys import KeyRing
-from auth_server.pages import PageError, Pages, page_error_handler
+from auth_server.pages import Pages
 from auth_server.public_fetch import PublicFetcher, Resolver
 from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
@@ -49,17 +50,17 @@ if TYPE_CHECKING:
     import httpx
 
 
-def build_context(
+async def build_context(
     settings: Settings, http_client: httpx.AsyncClient | None = None, resolver: Resolver | None = None
-) -> AuthServer:
+) -> AuthContext:
     """Open the store and load keys and secrets; raises ``ConfigError`` with a one-line fix."""
-    store = open_store(settings)
+    store = await open_store(settings)
     try:
         key_ring = KeyRing(store, settings)
-        key_ring.ensure_current()
-        session_secret = load_session_secret(settings)
+        await key_ring.ensure_current()
+        session_secret = await load_session_secret(settings, store)
     except BaseException:
-        store.close()
+        await store.close()
         raise
     redirect_policy = RedirectPolicy(settings.oauth_allowed_redirect_uris)
     # Documents and client key sets are fetched through one fence (and one HTTP client): same
@@ -78,7 +79,7 @@ def build_context(
         issuer=endpoints["issuer"],
         token_endpoint=endpoints["token_endpoint"],
     )
-    return AuthServer(
+    return AuthContext(
         settings=settings,
         store=store,
         keys=key_ring,
@@ -86,10 +87,22 @@ def build_context(
         assertions=assertions,
         redirect_policy=redirect_policy,
         sessions=SessionManager(session_secret, secure=settings.auth_issuer.startswith("https://")),
-        pending=PendingRequests(),
-        throttle=LoginThrottle(),
+        pending=PendingRequests(store, AuthorizationRequest),
+        throttle=LoginThrottle(store),
         pages=Pages.shared(),
     )
+
+
+async def check_startup(settings: Settings) -> None:
+    """Open everything once and close it: a bad store, key or secret is a ``ConfigError`` now.
+
+    Run before the workers start, this also creates the signing key and the session secret
+    of a first start once; workers of other instances starting at the same time still agree
+    through the store (``Store.add_first_signing_key``, ``Store.shared_secret``).
+    """
+    context = await build_context(settings)
+    await context.store.close()
+    await context.clients.documents.aclose()
 
 
 def create_app(
@@ -100,12 +113,12 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = build_context(settings or get_settings(), http_client, resolver)
-        app.state.auth = context
+        context = await build_context(settings or get_settings(), http_client, resolver)
+        app.state.context = context
         try:
             yield
         finally:
-            context.store.close()
+            await context.store.close()
             await context.clients.documents.aclose()
 
     app = FastAPI(
@@ -115,9 +128,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.pages = Pages.shared()
     install_error_handlers(app)
-    app.add_exception_handler(PageError, page_error_handler)
     for module in (
         metadata,
         registration,
@@ -127,11 +138,11 @@ def create_app(
         token,
         revocation,
         introspection,
-        keys,
-        pages,
+        published_keys,
+        stylesheet,
     ):
         app.include_router(module.router)
-    app.add_middleware(PublicCORSMiddleware)
+    app.add_middleware(PublicCORS)
     return app
 
 

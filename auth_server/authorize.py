@@ -1,270 +1,31 @@
-"""The authorization request (RFC 6749 §4.1.1) and response (§4.1.2), with PKCE (RFC 7636),
-resource indicators (RFC 8707) and the ``iss`` response parameter (RFC 9207).
+"""The authorization endpoint (RFC 6749 §3.1, §4.1.1): ``GET /oauth2/authorize``.
 
-The checks run in an order that matters:
-
-1. **Who is asking, and where does the answer go?** ``client_id`` must name a known client
-   and ``redirect_uri`` must be one it registered — or, when it is left out, the client's
-   only registered one. Whichever way it was chosen, the URI must then pass the server's
-   redirect policy (``redirect_uris.RedirectPolicy``: loopback or ``OAUTH_ALLOWED_REDIRECT_URIS``)
-   for *every* client: a client metadata document is anyone's to write, and a registered
-   client may predate a tighter allowlist. Until all of that holds, the redirect URI is
-   untrusted, so errors are shown to the user on an HTML page (status 400) and *never*
-   redirected (§4.1.2.1) — otherwise the AS would be an open redirector.
-2. **Everything else** is reported to the client by redirecting to that URI with ``error``,
-   ``error_description``, ``state`` and ``iss``: ``response_type`` must be ``code``
-   (``unsupported_response_type``); PKCE with ``S256`` is required (``plain`` or missing →
-   ``invalid_request``, OAuth 2.1 §4.1.1); ``scope`` must name scopes this AS offers
-   (``invalid_scope``); ``resource`` must be ``MCP_RESOURCE`` (``invalid_target``).
-
-Defaults: no ``scope`` means every resource scope (``profile:read notes:read notes:write``)
-— what a client connecting to the demo wants — or, if the client registered a ``scope``,
-that. A registered scope is only a default: a client may ask for more (step-up) and the user
-decides on the consent page. No ``resource`` means ``MCP_RESOURCE``, so a token's ``aud`` is
-always the resource server and never the client. No ``redirect_uri`` is accepted only when the client
-registered exactly one.
+The request is checked by ``authorization_requests.validate_authorization_request`` (which
+explains the order of the checks and when an error is redirected rather than shown).
 
 A valid request is kept server-side (``sessions.PendingRequests``) and the browser goes on
 to the login page, or straight to consent when the user is already signed in. When that
 table is full for the client or for the whole server, the user gets an error page with
 ``Retry-After`` (429 / 503) instead of someone else's sign-in being dropped.
 
-Every redirect to a client — error, denial or code — goes through :func:`redirect_to_client`,
-which checks the policy once more, so no path can send a browser to a URI that did not pass.
+Every redirect to a client — error, denial or code — goes through
+``client_redirects.redirect_to_client``, which checks the policy once more, so no path can
+send a browser to a URI that did not pass.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
-from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from auth_server.client_metadata_documents import ClientMetadataError
-from auth_server.clients import Client
-from auth_server.context import AuthServer, server
-from auth_server.errors import OAuthError
+from auth_server import paths
+from auth_server.authorization_requests import continue_at, validate_authorization_request
+from auth_server.context import context_of
 from auth_server.pages import PageError
-from auth_server.params import Params, query_params
-from auth_server.redirect_uris import RedirectURIError, find_registered, is_loopback_redirect
 from auth_server.sessions import PendingRequestsFull
-from auth_server.store import CodeRecord, secret_hash
 from auth_server.users import get_user
-from shared.pkce import S256, is_valid_challenge
-from shared.scopes import (
-    ALL_SCOPES,
-    RESOURCE_SCOPES,
-    ScopeError,
-    format_scope,
-    parse_scope,
-    unknown_scopes,
-)
 
 router = APIRouter()
-
-
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    """A validated authorization request, waiting for the user's login and consent."""
-
-    client_id: str
-    client_name: str
-    from_metadata_document: bool
-    only_localhost_redirects: bool
-    redirect_uri: str
-    redirect_uri_sent: bool
-    state: str | None
-    scope: str
-    resource: str
-    code_challenge: str
-
-
-class AuthorizationErrorRedirect(Exception):
-    """An error to report to the (trusted) redirect URI (RFC 6749 §4.1.2.1)."""
-
-    def __init__(self, redirect_uri: str, state: str | None, error: str, description: str) -> None:
-        super().__init__(f"{error}: {description}")
-        self.redirect_uri, self.state, self.error, self.description = redirect_uri, state, error, description
-
-
-def _page(title: str, message: str) -> PageError:
-    return PageError(title, message, status_code=400)
-
-
-def check_redirect_policy(context: AuthServer, redirect_uri: str) -> None:
-    """An error page unless ``redirect_uri`` passes this server's redirect policy."""
-    try:
-        context.redirect_policy.check(redirect_uri)
-    except RedirectURIError as exc:
-        raise _page("Redirect URI not allowed", str(exc)) from None
-
-
-def redirect_to_client(
-    context: AuthServer, redirect_uri: str, params: dict[str, str | None]
-) -> RedirectResponse:
-    """Redirect to ``redirect_uri`` with ``params`` and ``iss`` (RFC 9207) added to its query.
-
-    The policy is checked here, at the one place that sends a browser to a client, so that a
-    future caller cannot forget it.
-    """
-    check_redirect_policy(context, redirect_uri)
-    parts = urlsplit(redirect_uri)
-    issuer = context.settings.auth_issuer
-    extra = urlencode({k: v for k, v in {**params, "iss": issuer}.items() if v is not None})
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    # 303: after the consent form's POST the browser must GET the redirect URI.
-    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=303)
-
-
-async def _trusted_client_and_redirect(params: Params, context: AuthServer) -> tuple[Client, str, bool]:
-    """Step 1: the client and a redirect URI it registered — or an error page."""
-    try:
-        client_id = params.get("client_id")
-        requested = params.get("redirect_uri")
-    except OAuthError as exc:
-        raise _page("Invalid authorization request", exc.description) from None
-    if client_id is None:
-        raise _page(
-            "Missing client_id", "The authorization request has no client_id; the application must send one."
-        )
-    try:
-        client = await context.clients.find(client_id)
-    except ClientMetadataError as exc:
-        raise _page("Client metadata document refused", exc.description) from None
-    if client is None:
-        raise _page(
-            "Unknown client",
-            f"No client is registered with client_id {client_id!r}. Register it first "
-            "(POST /oauth2/register, RFC 7591) — registrations are lost on restart with STORE=memory.",
-        )
-    if requested is None:
-        if len(client.redirect_uris) != 1:
-            raise _page(
-                "Missing redirect_uri",
-                f"{client.name} registered several redirect URIs, so the request must name one "
-                "with redirect_uri.",
-            )
-        chosen, sent = client.redirect_uris[0], False
-    elif find_registered(requested, client.redirect_uris) is None:
-        raise _page(
-            "Redirect URI not registered",
-            f"The redirect_uri {requested!r} is not registered for {client.name}. Registered: "
-            f"{', '.join(client.redirect_uris)}. Send one of them exactly, or register the client again.",
-        )
-    else:
-        chosen, sent = requested, True
-    check_redirect_policy(context, chosen)  # sent or defaulted, document or registered client
-    return client, chosen, sent
-
-
-def _requested_scope(params: Params, client: Client) -> str:
-    """The scope to ask the user for.
-
-    A registered ``scope`` (RFC 7591 §2) is the default, not a ceiling: MCP clients register
-    with the scope of the first challenge they saw and later step up to a wider one after a
-    ``403 insufficient_scope`` (MCP authorization, "Scope challenge handling"). The consent
-    page, which lists every scope, is the gate.
-    """
-    try:
-        requested = parse_scope(params.get("scope"))
-    except ScopeError as exc:
-        raise OAuthError("invalid_scope", str(exc)) from None
-    if not requested:
-        return format_scope(parse_scope(client.scope) if client.scope else RESOURCE_SCOPES)
-    if unknown := unknown_scopes(requested):
-        raise OAuthError(
-            "invalid_scope",
-            f"unknown scope {' '.join(sorted(unknown))}; this server offers {' '.join(ALL_SCOPES)}",
-        )
-    return format_scope(requested)
-
-
-def _check_other_parameters(params: Params, client: Client, context: AuthServer) -> tuple[str, str, str]:
-    """Step 2: response_type, PKCE, scope, resource; returns (scope, resource, code_challenge)."""
-    for name in params.names() - {"resource"}:  # RFC 8707 allows several resource parameters
-        params.get(name)  # raises invalid_request for a duplicate
-    response_type = params.get("response_type")
-    if response_type is None:
-        raise OAuthError("invalid_request", "response_type is missing; send response_type=code")
-    if response_type != "code":
-        raise OAuthError(
-            "unsupported_response_type", f"response_type {response_type!r} is not supported; use 'code'"
-        )
-    if "authorization_code" not in client.grant_types:
-        raise OAuthError(
-            "unauthorized_client", f"{client.name} did not register the authorization_code grant"
-        )
-    challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
-    if challenge is None:
-        raise OAuthError(
-            "invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256"
-        )
-    if method != S256:
-        raise OAuthError(
-            "invalid_request",
-            f"code_challenge_method must be S256 (got {method or 'none'}); "
-            "'plain' is not accepted (RFC 7636, OAuth 2.1)",
-        )
-    if not is_valid_challenge(challenge):
-        raise OAuthError(
-            "invalid_request", "code_challenge must be the 43-character BASE64URL(SHA256(verifier))"
-        )
-    scope = _requested_scope(params, client)
-    resource = context.settings.mcp_resource
-    for requested in params.get_all("resource"):
-        if requested != resource:
-            raise OAuthError(
-                "invalid_target",
-                f"resource {requested!r} is not served by this server; use {resource!r} (RFC 8707)",
-            )
-    return scope, resource, challenge
-
-
-async def validate_authorization_request(request: Request, context: AuthServer) -> AuthorizationRequest:
-    params = query_params(request)
-    client, redirect_uri, redirect_uri_sent = await _trusted_client_and_redirect(params, context)
-    try:
-        state = params.get("state")
-    except OAuthError as exc:
-        raise AuthorizationErrorRedirect(redirect_uri, None, exc.error, exc.description) from None
-    try:
-        scope, resource, challenge = _check_other_parameters(params, client, context)
-    except OAuthError as exc:
-        raise AuthorizationErrorRedirect(redirect_uri, state, exc.error, exc.description) from None
-    return AuthorizationRequest(
-        client_id=client.client_id,
-        client_name=client.name,
-        from_metadata_document=client.from_metadata_document,
-        only_localhost_redirects=all(is_loopback_redirect(uri) for uri in client.redirect_uris),
-        redirect_uri=redirect_uri,
-        redirect_uri_sent=redirect_uri_sent,
-        state=state,
-        scope=scope,
-        resource=resource,
-        code_challenge=challenge,
-    )
-
-
-def issue_code(context: AuthServer, request: AuthorizationRequest, sub: str) -> str:
-    """A fresh single-use code; only its hash is stored, with what it was issued for."""
-    code = secrets.token_urlsafe(32)
-    context.store.add_code(
-        CodeRecord(
-            code_hash=secret_hash(code),
-            client_id=request.client_id,
-            redirect_uri=request.redirect_uri,
-            redirect_uri_sent=request.redirect_uri_sent,
-            code_challenge=request.code_challenge,
-            scope=request.scope,
-            resource=request.resource,
-            sub=sub,
-            expires_at=int(time.time()) + context.settings.auth_code_ttl_sec,
-        )
-    )
-    return code
 
 
 def _too_many_pending(exc: PendingRequestsFull, client_name: str) -> PageError:
@@ -273,38 +34,30 @@ def _too_many_pending(exc: PendingRequestsFull, client_name: str) -> PageError:
     A page rather than ``error=temporarily_unavailable`` at the client: it says how long to
     wait, and it is what an attacker's flood gets too, so the flood never reaches a client.
     """
-    wait = f"Try again in {exc.retry_after // 60 + 1} minute(s)."
     if exc.bucket == "client":
-        return PageError(
+        title, status, waiting = (
             "Too many sign-ins in progress",
-            f"Too many sign-ins to {client_name} are waiting for a login right now. {wait} "
-            "Sign-ins already in progress are not affected.",
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
+            429,
+            f"Too many sign-ins to {client_name} are",
         )
+    else:
+        title, status, waiting = "The sign-in service is busy", 503, "This server has too many sign-ins"
     return PageError(
-        "The sign-in service is busy",
-        f"This server has too many sign-ins waiting for a login right now. {wait} "
+        title,
+        f"{waiting} waiting for a login right now. Try again in {exc.retry_after // 60 + 1} minute(s). "
         "Sign-ins already in progress are not affected.",
-        status_code=503,
+        status_code=status,
         headers={"Retry-After": str(exc.retry_after)},
     )
 
 
-@router.get("/oauth2/authorize")
+@router.get(paths.AUTHORIZE)
 async def authorize(request: Request) -> RedirectResponse:
-    context = server(request)
-    try:
-        authorization = await validate_authorization_request(request, context)
-    except AuthorizationErrorRedirect as exc:
-        return redirect_to_client(
-            context,
-            exc.redirect_uri,
-            {"error": exc.error, "error_description": exc.description, "state": exc.state},
-        )
+    context = context_of(request)
+    authorization = await validate_authorization_request(request, context)
     session = context.sessions.load(request)
     try:
-        request_id = context.pending.add(
+        request_id = await context.pending.add(
             authorization,
             session.sid,
             client_id=authorization.client_id,
@@ -313,21 +66,5 @@ async def authorize(request: Request) -> RedirectResponse:
     except PendingRequestsFull as exc:
         raise _too_many_pending(exc, authorization.client_name) from None
     signed_in = session.sub is not None and get_user(session.sub) is not None
-    next_page = "/oauth2/consent" if signed_in else "/oauth2/login"
-    response = RedirectResponse(f"{next_page}?{urlencode({'request_id': request_id})}", status_code=303)
-    context.sessions.save(response, session)
-    return response
-
-
-def pending_request(context: AuthServer, request_id: str | None, sid: str) -> AuthorizationRequest:
-    """The pending request of this browser session, or an error page if it expired or is not ours."""
-    authorization: AuthorizationRequest | None = context.pending.get(request_id, sid)
-    if authorization is None:
-        raise PageError(
-            "This sign-in request has expired",
-            f"The authorization request is unknown, expired ({context.pending.ttl_sec // 60} minutes), "
-            f"was replaced by the {context.pending.max_per_source} newer ones your network started since, "
-            "or belongs to another browser session. "
-            "Start again from the application.",
-        )
-    return authorization
+    next_page = paths.CONSENT if signed_in else paths.LOGIN
+    return continue_at(context, next_page, request_id, session)

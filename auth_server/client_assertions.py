@@ -34,6 +34,7 @@ import jwt
 
 from auth_server.client_keys import ClientKeyError, ClientKeySets, key_source
 from auth_server.clients import Client
+from auth_server.errors import Refused
 from auth_server.store import Store
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -45,12 +46,11 @@ MAX_JTI_LENGTH = 256
 _REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "jti"]
 
 
-class AssertionRejected(Exception):
+class AssertionRejected(Refused):
     """An assertion that does not authenticate the client; ``description`` says why and how to fix it."""
 
     def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = f"client_assertion refused: {description}"
+        super().__init__(f"client_assertion refused: {description}")
 
 
 def signing_algs(client: Client) -> tuple[str, ...]:
@@ -105,7 +105,9 @@ class ClientAssertionVerifier:
         claims = self._decode(client, assertion, key, alg, kid)
         self._check_claims(client, claims)
         jti = claims["jti"]
-        if not self._store.use_client_assertion_jti(client.client_id, jti, int(claims["exp"]) + LEEWAY_SEC):
+        if not await self._store.use_client_assertion_jti(
+            client.client_id, jti, int(claims["exp"]) + LEEWAY_SEC
+        ):
             raise AssertionRejected(
                 f"it was already used (jti {jti!r}); an assertion is single-use, so sign a new one with a "
                 "fresh jti for every request (RFC 7523 §3)"

@@ -28,11 +28,12 @@ from urllib.parse import unquote
 
 from fastapi import Request
 
+from auth_server import paths
 from auth_server.client_assertions import CLIENT_ASSERTION_TYPE, AssertionRejected, claimed_client_id
 from auth_server.client_metadata_documents import ClientMetadataError
 from auth_server.clients import Client
-from auth_server.context import AuthServer
-from auth_server.errors import OAuthError
+from auth_server.context import AuthContext
+from auth_server.errors import OAuthError, invalid_client
 from auth_server.params import Params
 from auth_server.store import secret_hash
 
@@ -45,24 +46,19 @@ class _Credentials:
     assertion: str | None = None
 
 
-def _invalid_client(description: str, *, basic: bool) -> OAuthError:
-    headers = {"WWW-Authenticate": 'Basic realm="mcp-oauth-demo", charset="UTF-8"'} if basic else {}
-    return OAuthError("invalid_client", description, status_code=401, headers=headers)
-
-
 def _assertion(form: Params, header: str | None) -> str | None:
     """The RFC 7523 client assertion of the request, if it sends one (RFC 7521 §4.2)."""
     assertion, assertion_type = form.get("client_assertion"), form.get("client_assertion_type")
     if assertion is None and assertion_type is None:
         return None
     if assertion_type != CLIENT_ASSERTION_TYPE:
-        raise _invalid_client(
+        raise invalid_client(
             f"client_assertion_type must be {CLIENT_ASSERTION_TYPE} (RFC 7523 §2.2), "
             f"not {assertion_type!r}; send it with the client_assertion",
             basic=False,
         )
     if not assertion:
-        raise _invalid_client("client_assertion is missing; send the signed JWT with its type", basic=False)
+        raise invalid_client("client_assertion is missing; send the signed JWT with its type", basic=False)
     if header is not None or form.get("client_secret") is not None:
         raise OAuthError(
             "invalid_request",
@@ -81,14 +77,14 @@ def _credentials(request: Request, form: Params) -> _Credentials:
         return _Credentials(form_id, form_secret, basic=False)
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        raise _invalid_client("the Authorization header must use the Basic scheme here", basic=True)
+        raise invalid_client("the Authorization header must use the Basic scheme here", basic=True)
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         raw_id, separator, raw_secret = decoded.partition(":")
         if not separator or not raw_id:
             raise ValueError
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _invalid_client(
+        raise invalid_client(
             "the Basic credentials are not base64(client_id:client_secret)", basic=True
         ) from None
     client_id, secret = unquote(raw_id), unquote(raw_secret) or None
@@ -103,46 +99,46 @@ def _credentials(request: Request, form: Params) -> _Credentials:
     return _Credentials(client_id, secret, basic=True)
 
 
-async def authenticate_client(request: Request, form: Params, context: AuthServer) -> Client:
+async def authenticate_client(request: Request, form: Params, context: AuthContext) -> Client:
     credentials = _credentials(request, form)
     basic = credentials.basic
     if not credentials.client_id:
-        raise _invalid_client(
+        raise invalid_client(
             "send client_id (in the form, with the secret as HTTP Basic, or as the sub of client_assertion)",
             basic=basic,
         )
     try:
         client = await context.clients.find(credentials.client_id)
     except ClientMetadataError as exc:
-        raise _invalid_client(exc.description, basic=basic) from None
+        raise invalid_client(exc.description, basic=basic) from None
     if client is None:
-        raise _invalid_client(
-            f"unknown client_id {credentials.client_id!r}; register the client first (POST /oauth2/register)",
+        raise invalid_client(
+            f"unknown client_id {credentials.client_id!r}; register the client first (POST {paths.REGISTER})",
             basic=basic,
         )
     if client.auth_method == "private_key_jwt":
         await _check_assertion(context, client, credentials)
     elif credentials.assertion is not None:
-        raise _invalid_client(
+        raise invalid_client(
             f"this client does not use private_key_jwt (its method is {client.auth_method}); "
             "send no client_assertion",
             basic=basic,
         )
     elif client.secret_hash is not None:
         if credentials.secret is None:
-            raise _invalid_client(
+            raise invalid_client(
                 "this client has a client_secret; send it (Basic or client_secret)", basic=basic
             )
         if not hmac.compare_digest(secret_hash(credentials.secret), client.secret_hash):
-            raise _invalid_client("wrong client_secret for this client", basic=basic)
+            raise invalid_client("wrong client_secret for this client", basic=basic)
     elif credentials.secret is not None:
-        raise _invalid_client("this is a public client without a secret; send only client_id", basic=basic)
+        raise invalid_client("this is a public client without a secret; send only client_id", basic=basic)
     return client
 
 
-async def _check_assertion(context: AuthServer, client: Client, credentials: _Credentials) -> None:
+async def _check_assertion(context: AuthContext, client: Client, credentials: _Credentials) -> None:
     if credentials.assertion is None:
-        raise _invalid_client(
+        raise invalid_client(
             "this client authenticates with private_key_jwt (its metadata says so): send "
             f"client_assertion_type={CLIENT_ASSERTION_TYPE} and a client_assertion JWT signed with its "
             "key (RFC 7523 §2.2)" + ("" if credentials.secret is None else ", not a client_secret"),
@@ -151,4 +147,4 @@ async def _check_assertion(context: AuthServer, client: Client, credentials: _Cr
     try:
         await context.assertions.verify(client, credentials.assertion)
     except AssertionRejected as exc:
-        raise _invalid_client(exc.description, basic=False) from None
+        raise invalid_client(exc.description, basic=False) from None

@@ -33,20 +33,17 @@ import anyio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth_server.clients import Client
+from auth_server.errors import Refused
 from auth_server.public_fetch import FetchRefused, PublicFetcher
-from shared.jwks import KeyError_, public_key_problem, verification_key
+from shared.jwks import UnusableKey, public_key_problem, verification_key
 
 _KTY_FOR_ALG = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
 MAX_KEYS = 20
 MIN_RSA_BITS = 2048  # RFC 7518 §3.3
 
 
-class ClientKeyError(Exception):
+class ClientKeyError(Refused):
     """No usable key for an assertion; ``description`` says why and what the client should fix."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
 
 
 def parse_key_set(document: Any, where: str) -> list[dict[str, Any]]:
@@ -182,7 +179,7 @@ class ClientKeySets:
     def _key(jwk: dict[str, Any], alg: str) -> Any:
         try:
             key = verification_key(jwk, alg)
-        except KeyError_ as exc:
+        except UnusableKey as exc:
             raise ClientKeyError(f"the assertion is signed with {alg}, but {exc}") from None
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
             raise ClientKeyError(

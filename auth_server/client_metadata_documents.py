@@ -37,13 +37,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from auth_server.client_assertions import ASSERTION_ALGS
 from auth_server.client_keys import ClientKeyError, parse_key_set
 from auth_server.clients import SECRET_AUTH_METHODS, Client, ClientMetadata, describe_validation_error
+from auth_server.errors import Refused
 from auth_server.public_fetch import FetchRefused, PublicFetcher
 from auth_server.redirect_uris import (
     RedirectPolicy,
@@ -52,16 +53,9 @@ from auth_server.redirect_uris import (
     resolve_application_type,
 )
 
-if TYPE_CHECKING:
-    pass
 
-
-class ClientMetadataError(Exception):
+class ClientMetadataError(Refused):
     """A metadata document that cannot be used; ``description`` says why and how to fix it."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
 
 
 class ClientMetadataFetcher:
@@ -133,7 +127,7 @@ class ClientMetadataFetcher:
         try:
             redirect_uris, application_type = self._allowed_redirects(metadata)
         except RedirectURIError as exc:
-            raise refuse(str(exc)) from None
+            raise refuse(exc.description) from None
         stored = metadata.model_dump(exclude_none=True) | {
             "client_id": url,
             "redirect_uris": redirect_uris,
@@ -207,7 +201,7 @@ class ClientMetadataFetcher:
                 parse_redirect_uri(uri)
                 well_formed.append(uri)
             except RedirectURIError as exc:
-                refusals.append(str(exc))
+                refusals.append(exc.description)
         # application_type must fit every URI the client claims, allowed here or not.
         resolve_application_type(metadata.application_type, well_formed)
         allowed = []
@@ -216,7 +210,7 @@ class ClientMetadataFetcher:
                 self.redirect_policy.check(uri)
                 allowed.append(uri)
             except RedirectURIError as exc:
-                refusals.append(str(exc))
+                refusals.append(exc.description)
         if not allowed:
             raise RedirectURIError(f"has no redirect URI this server allows: {'; '.join(refusals)}")
         return allowed, resolve_application_type(metadata.application_type, allowed)

@@ -7,7 +7,7 @@ A client is known in one of two ways:
   Documents, ``client_metadata_documents.py``) — what the MCP authorization spec prefers.
 
 Either way the rest of the server sees a :class:`Client`, looked up by
-:meth:`ClientDirectory.find`. The metadata fields and their bounds are defined once, in
+``client_directory.ClientDirectory.find``. The metadata fields and their bounds are defined once, in
 :class:`ClientMetadata`, for both.
 
 ``grant_types`` and ``response_types`` describe what a client *can* do, and a client often
@@ -20,14 +20,11 @@ use the authorization code flow at all is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from auth_server.store import ClientRecord, Store
-
-if TYPE_CHECKING:
-    from auth_server.client_metadata_documents import ClientMetadataFetcher
+from auth_server.store import ClientRecord
 
 MAX_REDIRECT_URIS = 10
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -153,18 +150,3 @@ class Client:
     @classmethod
     def from_record(cls, record: ClientRecord) -> Client:
         return cls(record.client_id, record.metadata, record.secret_hash)
-
-
-class ClientDirectory:
-    """Finds a client by ``client_id``: in the store, or by fetching its metadata document."""
-
-    def __init__(self, store: Store, documents: ClientMetadataFetcher) -> None:
-        self._store = store
-        self.documents = documents
-
-    async def find(self, client_id: str) -> Client | None:
-        """The client, or None if unknown; a refused metadata document raises ``ClientMetadataError``."""
-        if self.documents.is_document_url(client_id):
-            return await self.documents.get(client_id)
-        record = self._store.get_client(client_id)
-        return Client.from_record(record) if record else None

@@ -29,18 +29,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from auth_server.authorize import (
-    AuthorizationRequest,
-    check_redirect_policy,
-    issue_code,
-    pending_request,
-    redirect_to_client,
-)
-from auth_server.context import server
+from auth_server import paths
+from auth_server.authorization_requests import AuthorizationRequest, continue_at, pending_request
+from auth_server.client_redirects import check_redirect_policy, redirect_to_client
+from auth_server.context import context_of
 from auth_server.csrf import csrf_token, read_protected_form
-from auth_server.login import page_url
+from auth_server.grants import issue_code
 from auth_server.lookalikes import lookalike_warning
 from auth_server.users import get_user
 from shared.scopes import DESCRIPTIONS
@@ -48,14 +44,14 @@ from shared.scopes import DESCRIPTIONS
 router = APIRouter()
 
 
-@router.get("/oauth2/consent")
+@router.get(paths.CONSENT)
 async def consent_page(request: Request, request_id: str = "") -> Response:
-    context = server(request)
+    context = context_of(request)
     session = context.sessions.load(request)
-    authorization = pending_request(context, request_id, session.sid)
+    authorization = await pending_request(context, request_id, session.sid)
     user = get_user(session.sub) if session.sub else None
     if user is None:
-        return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
+        return continue_at(context, paths.LOGIN, request_id)
     scopes = [(scope, DESCRIPTIONS.get(scope, scope)) for scope in authorization.scope.split()]
     document = authorization.from_metadata_document
     response = context.pages.render(
@@ -79,16 +75,17 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
     return response
 
 
-@router.post("/oauth2/consent")
+@router.post(paths.CONSENT)
 async def consent(request: Request) -> Response:
-    context = server(request)
+    context = context_of(request)
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
-    pending_request(context, request_id, session.sid)  # an error page if expired or foreign
+    await pending_request(context, request_id, session.sid)  # an error page if expired or foreign
     if session.sub is None or get_user(session.sub) is None:
-        return RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
-    authorization: AuthorizationRequest | None = context.pending.pop(request_id, session.sid)
-    assert authorization is not None  # checked just above, in the same event-loop step
+        return continue_at(context, paths.LOGIN, request_id)
+    authorization: AuthorizationRequest | None = await context.pending.pop(request_id, session.sid)
+    if authorization is None:  # a second submit of this form, in any worker, took it first
+        authorization = await pending_request(context, request_id, session.sid)  # the error page
     if form.get("action") != "approve":
         return redirect_to_client(
             context,
@@ -101,7 +98,7 @@ async def consent(request: Request) -> Response:
         )
     # Checked before a code exists: a URI the policy refuses gets an error page and no code.
     check_redirect_policy(context, authorization.redirect_uri)
-    code = issue_code(context, authorization, session.sub)
+    code = await issue_code(context, authorization, session.sub)
     return redirect_to_client(
         context, authorization.redirect_uri, {"code": code, "state": authorization.state}
     )

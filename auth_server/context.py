@@ -1,6 +1,7 @@
 """Everything a request handler needs, created once per app in the lifespan.
 
-Handlers reach it as ``server(request)``; nothing is a module-level global, so several
+The one :class:`AuthContext` lives at ``app.state.context``; handlers reach it as
+``context_of(request)`` and call it ``context``. Nothing is a module-level global, so several
 app instances (one per test) can live side by side and importing ``auth_server.app``
 touches no disk.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from auth_server.client_assertions import ClientAssertionVerifier
-from auth_server.clients import ClientDirectory
+from auth_server.client_directory import ClientDirectory
 from auth_server.keys import KeyRing
 from auth_server.pages import Pages
 from auth_server.redirect_uris import RedirectPolicy
@@ -23,7 +24,7 @@ from shared.settings import Settings
 
 
 @dataclass
-class AuthServer:
+class AuthContext:
     settings: Settings
     store: Store
     keys: KeyRing
@@ -36,6 +37,6 @@ class AuthServer:
     pages: Pages
 
 
-def server(request: Request) -> AuthServer:
-    context: AuthServer = request.app.state.auth
+def context_of(request: Request) -> AuthContext:
+    context: AuthContext = request.app.state.context
     return context

@@ -28,23 +28,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from auth_server import paths
 from auth_server.client_auth import authenticate_client
 from auth_server.clients import Client
-from auth_server.context import AuthServer, server
-from auth_server.errors import NO_STORE, OAuthError
+from auth_server.context import AuthContext, context_of
+from auth_server.errors import NO_STORE, invalid_client
+from auth_server.grants import find_refresh_token, verify_own_access_token
 from auth_server.params import read_form
-from auth_server.store import secret_hash
-from auth_server.token import verify_own_access_token
 
 router = APIRouter()
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-def _access_token_info(context: AuthServer, client: Client, token: str) -> dict[str, Any] | None:
-    claims = verify_own_access_token(context, token)
+async def _access_token_info(context: AuthContext, client: Client, token: str) -> dict[str, Any] | None:
+    claims = await verify_own_access_token(context, token)
     if claims is None or claims.get("client_id") != client.client_id:
         return None
-    if context.store.is_jti_revoked(claims["jti"]):
+    if await context.store.is_jti_revoked(claims["jti"]):
         return None
     fields = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
     return {"active": True, "token_type": "Bearer", "username": claims.get("preferred_username")} | {
@@ -52,11 +52,11 @@ def _access_token_info(context: AuthServer, client: Client, token: str) -> dict[
     }
 
 
-def _refresh_token_info(context: AuthServer, client: Client, token: str) -> dict[str, Any] | None:
-    record = context.store.get_refresh_token(secret_hash(token))
-    grant = context.store.get_grant(record.grant_id) if record else None
-    if record is None or grant is None or grant.client_id != client.client_id:
+async def _refresh_token_info(context: AuthContext, client: Client, token: str) -> dict[str, Any] | None:
+    found = await find_refresh_token(context, token)
+    if found is None or found[1].client_id != client.client_id:
         return None
+    record, grant = found
     if grant.revoked or record.used or record.expires_at < time.time():
         return None
     return {
@@ -72,23 +72,21 @@ def _refresh_token_info(context: AuthServer, client: Client, token: str) -> dict
     }
 
 
-@router.post("/oauth2/introspect")
+@router.post(paths.INTROSPECT)
 async def introspect(request: Request) -> JSONResponse:
-    context = server(request)
+    context = context_of(request)
     form = await read_form(request)
     client = await authenticate_client(request, form, context)
     if not client.is_confidential:
-        raise OAuthError(
-            "invalid_client",
+        raise invalid_client(
             "introspection is only for confidential clients; register one with token_endpoint_auth_method "
-            "client_secret_basic or client_secret_post",
-            status_code=401,
+            "client_secret_basic or client_secret_post"
         )
     token = form.require("token")
     lookups = [_access_token_info, _refresh_token_info]
     if form.get("token_type_hint") == "refresh_token":
         lookups.reverse()
     for lookup in lookups:
-        if info := lookup(context, client, token):
+        if info := await lookup(context, client, token):
             return JSONResponse(info, headers=NO_STORE)
     return JSONResponse(INACTIVE, headers=NO_STORE)

@@ -9,13 +9,12 @@ session fixation) and continues to the consent page.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from auth_server.authorize import AuthorizationRequest, pending_request
-from auth_server.context import AuthServer, server
+from auth_server import paths
+from auth_server.authorization_requests import AuthorizationRequest, continue_at, pending_request
+from auth_server.context import AuthContext, context_of
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.pages import PageError
 from auth_server.sessions import BrowserSession
@@ -25,12 +24,8 @@ router = APIRouter()
 WRONG_CREDENTIALS = "Wrong username or password."
 
 
-def page_url(path: str, request_id: str) -> str:
-    return f"{path}?{urlencode({'request_id': request_id})}"
-
-
 def _login_page(
-    context: AuthServer,
+    context: AuthContext,
     session: BrowserSession,
     request_id: str,
     authorization: AuthorizationRequest,
@@ -51,25 +46,25 @@ def _login_page(
     return response
 
 
-@router.get("/oauth2/login")
+@router.get(paths.LOGIN)
 async def login_page(request: Request, request_id: str = "") -> Response:
-    context = server(request)
+    context = context_of(request)
     session = context.sessions.load(request)
-    authorization = pending_request(context, request_id, session.sid)
+    authorization = await pending_request(context, request_id, session.sid)
     if session.sub and get_user(session.sub):
-        return RedirectResponse(page_url("/oauth2/consent", request_id), status_code=303)
+        return continue_at(context, paths.CONSENT, request_id)
     return _login_page(context, session, request_id, authorization)
 
 
-@router.post("/oauth2/login")
+@router.post(paths.LOGIN)
 async def login(request: Request) -> Response:
-    context = server(request)
+    context = context_of(request)
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
-    authorization = pending_request(context, request_id, session.sid)
+    authorization = await pending_request(context, request_id, session.sid)
     username = (form.get("username") or "").strip()
     throttle_keys = [f"user:{username.lower()}", f"ip:{request.client.host if request.client else '?'}"]
-    if wait := context.throttle.retry_after(throttle_keys):
+    if wait := await context.throttle.retry_after(throttle_keys):
         raise PageError(
             "Too many sign-in attempts",
             f"Too many failed sign-ins for this account or from your network. "
@@ -79,26 +74,22 @@ async def login(request: Request) -> Response:
         )
     user = authenticate(username, form.get("password") or "")
     if user is None:
-        context.throttle.record_failure(throttle_keys)
+        await context.throttle.record_failure(throttle_keys)
         return _login_page(
             context, session, request_id, authorization, error=WRONG_CREDENTIALS, username=username
         )
-    context.throttle.reset(throttle_keys[0])
+    await context.throttle.reset(throttle_keys[0])
     signed_in = context.sessions.signed_in(user.sub)
-    context.pending.rebind(request_id, session.sid, signed_in.sid)
-    response = RedirectResponse(page_url("/oauth2/consent", request_id), status_code=303)
-    context.sessions.save(response, signed_in)
-    return response
+    await context.pending.rebind(request_id, session.sid, signed_in.sid)
+    return continue_at(context, paths.CONSENT, request_id, signed_in)
 
 
-@router.post("/oauth2/logout")
+@router.post(paths.LOGOUT)
 async def logout(request: Request) -> Response:
     """ "Not you? Sign out": forget the user, keep the pending request, show the login page."""
-    context = server(request)
+    context = context_of(request)
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
     signed_out = context.sessions.signed_out(session)
-    context.pending.rebind(request_id, session.sid, signed_out.sid)
-    response = RedirectResponse(page_url("/oauth2/login", request_id), status_code=303)
-    context.sessions.save(response, signed_out)
-    return response
+    await context.pending.rebind(request_id, session.sid, signed_out.sid)
+    return continue_at(context, paths.LOGIN, request_id, signed_out)

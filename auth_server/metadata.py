@@ -27,8 +27,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from auth_server import paths
 from auth_server.client_assertions import ASSERTION_ALGS
-from auth_server.context import server
+from auth_server.context import context_of
 from shared.scopes import ALL_SCOPES
 from shared.settings import Settings
 
@@ -42,12 +43,12 @@ def metadata_document(settings: Settings) -> dict[str, Any]:
     issuer = settings.auth_issuer
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/authorize",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "registration_endpoint": f"{issuer}/oauth2/register",
-        "jwks_uri": f"{issuer}/oauth2/jwks",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "authorization_endpoint": issuer + paths.AUTHORIZE,
+        "token_endpoint": issuer + paths.TOKEN,
+        "registration_endpoint": issuer + paths.REGISTER,
+        "jwks_uri": issuer + paths.JWKS,
+        "revocation_endpoint": issuer + paths.REVOKE,
+        "introspection_endpoint": issuer + paths.INTROSPECT,
         "scopes_supported": list(ALL_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -64,7 +65,9 @@ def metadata_document(settings: Settings) -> dict[str, Any]:
     }
 
 
-@router.get("/.well-known/oauth-authorization-server")
-@router.get("/.well-known/openid-configuration")
+@router.get(paths.METADATA)
+@router.get(paths.OPENID_CONFIGURATION)
 async def metadata(request: Request) -> JSONResponse:
-    return JSONResponse(metadata_document(server(request).settings), headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        metadata_document(context_of(request).settings), headers={"Cache-Control": "no-store"}
+    )

@@ -18,9 +18,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from auth_server import paths
 
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -31,7 +32,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-_HERE = Path(__file__).parent
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 class PageError(Exception):
@@ -56,13 +57,13 @@ class Pages:
 
     def __init__(self) -> None:
         self._env = Environment(
-            loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(default=True)
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True)
         )
 
     def render(
         self, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> HTMLResponse:
-        html = self._env.get_template(template).render(**context)
+        html = self._env.get_template(template).render(paths=paths.PAGES, **context)
         return HTMLResponse(html, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
     def error(self, error: PageError) -> HTMLResponse:
@@ -73,19 +74,3 @@ class Pages:
             title=error.title,
             message=error.message,
         )
-
-
-async def page_error_handler(request: Request, exc: Exception) -> HTMLResponse:
-    assert isinstance(exc, PageError)
-    pages: Pages = request.app.state.pages
-    return pages.error(exc)
-
-
-router = APIRouter()
-
-
-@router.get("/oauth2/static/style.css")
-async def stylesheet() -> FileResponse:
-    return FileResponse(
-        _HERE / "static" / "style.css", media_type="text/css", headers={"Cache-Control": "max-age=3600"}
-    )

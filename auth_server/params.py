@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 
-from auth_server.errors import OAuthError
+from auth_server.errors import ErrorCode, OAuthError
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 100
@@ -29,7 +29,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 class Params:
     """Request parameters as an ordered multi-map with OAuth's duplicate rule."""
 
-    def __init__(self, items: Iterable[tuple[str, str]], *, error: str = "invalid_request") -> None:
+    def __init__(self, items: Iterable[tuple[str, str]], *, error: ErrorCode = "invalid_request") -> None:
         self._items = [(name, value) for name, value in items if value != ""]
         self._error = error
 
@@ -56,7 +56,7 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_body(request: Request, *, error: str = "invalid_request") -> bytes:
+async def read_body(request: Request, *, error: ErrorCode = "invalid_request") -> bytes:
     """The raw body, refused with 413 beyond :data:`MAX_BODY_BYTES` (declared or streamed)."""
     too_large = OAuthError(error, f"the request body is larger than {MAX_BODY_BYTES} bytes", status_code=413)
     declared = request.headers.get("content-length")
@@ -70,14 +70,14 @@ async def read_body(request: Request, *, error: str = "invalid_request") -> byte
     return bytes(body)
 
 
-def _decode(body: bytes, error: str) -> str:
+def _decode(body: bytes, error: ErrorCode) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         raise OAuthError(error, "the request body is not valid UTF-8") from None
 
 
-async def read_form(request: Request, *, error: str = "invalid_request") -> Params:
+async def read_form(request: Request, *, error: ErrorCode = "invalid_request") -> Params:
     """An ``application/x-www-form-urlencoded`` body (RFC 6749 §4.1.3, Appendix B)."""
     if media_type(request) != FORM_CONTENT_TYPE:
         raise OAuthError(
@@ -92,7 +92,7 @@ async def read_form(request: Request, *, error: str = "invalid_request") -> Para
     return Params(items, error=error)
 
 
-async def read_json_object(request: Request, *, error: str) -> dict[str, Any]:
+async def read_json_object(request: Request, *, error: ErrorCode) -> dict[str, Any]:
     """A JSON object body (RFC 7591 §3.1); anything else is refused with ``error``."""
     if media_type(request) != "application/json":
         raise OAuthError(

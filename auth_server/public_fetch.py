@@ -51,7 +51,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from auth_server import paths
 from auth_server.addresses import is_ip_literal, is_public_address, parse_address
+from auth_server.errors import Refused
 from auth_server.url_paths import character_problem, path_problem
 
 if TYPE_CHECKING:
@@ -67,12 +69,8 @@ _DNS_NAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}
 HTTPS_PORT = 443
 
 
-class FetchRefused(Exception):
+class FetchRefused(Refused):
     """A URL the AS will not fetch, or a response it will not use; ``description`` says why."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -169,7 +167,7 @@ class PublicFetcher:
         if not self._any_host and host not in self._allowed_hosts:
             raise FetchRefused(
                 f"{field} {url!r}: documents from {host} are not accepted; add {host} to "
-                "OAUTH_ALLOWED_CLIENT_METADATA_HOSTS (or register the client at /oauth2/register)"
+                f"OAUTH_ALLOWED_CLIENT_METADATA_HOSTS (or register the client at {paths.REGISTER})"
             )
         return host, port
 

@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import SplitResult, urlsplit
 
+from auth_server.errors import Refused
 from auth_server.url_paths import character_problem, path_problem
 
 MAX_REDIRECT_URI_LENGTH = 2000
@@ -46,8 +47,8 @@ _CODE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "ab
 _ALLOWLIST_HINT = "add it to OAUTH_ALLOWED_REDIRECT_URIS (comma-separated) or use a loopback redirect"
 
 
-class RedirectURIError(ValueError):
-    """A redirect URI that is refused; the message names the URI and the fix."""
+class RedirectURIError(Refused, ValueError):
+    """A redirect URI that is refused; ``description`` names the URI and the fix."""
 
 
 def parse_redirect_uri(uri: str) -> SplitResult:

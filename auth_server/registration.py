@@ -25,8 +25,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from auth_server import paths
 from auth_server.clients import ClientMetadata, describe_validation_error
-from auth_server.context import server
+from auth_server.context import context_of
 from auth_server.errors import NO_STORE, OAuthError
 from auth_server.params import read_json_object
 from auth_server.redirect_uris import RedirectURIError, resolve_application_type
@@ -34,20 +35,19 @@ from auth_server.store import ClientRecord, secret_hash
 from shared.scopes import ALL_SCOPES, ScopeError, parse_scope, unknown_scopes
 
 router = APIRouter()
-REGISTRATION_PATH = "/oauth2/register"
 # Key-set fields only a private_key_jwt client uses, which registration does not offer.
 _DOCUMENT_ONLY = {"jwks", "jwks_uri", "token_endpoint_auth_signing_alg"}
 
 
 def _check_metadata(metadata: ClientMetadata, request: Request) -> str:
     """Check what the model cannot; returns the (possibly inferred) application_type."""
-    policy = server(request).redirect_policy
+    policy = context_of(request).redirect_policy
     try:
         for uri in metadata.redirect_uris:
             policy.check(uri)
         application_type = resolve_application_type(metadata.application_type, metadata.redirect_uris)
     except RedirectURIError as exc:
-        raise OAuthError("invalid_redirect_uri", str(exc)) from None
+        raise OAuthError("invalid_redirect_uri", exc.description) from None
     if metadata.token_endpoint_auth_method == "private_key_jwt":
         # A registration is anonymous, so a key proves no more than a secret would here, and
         # accepting one would let any stranger aim the AS's key fetches at a URL of their choice.
@@ -70,17 +70,17 @@ def _check_metadata(metadata: ClientMetadata, request: Request) -> str:
 
 
 def _client_information(record: ClientRecord, request: Request, registration_token: str) -> dict[str, Any]:
-    issuer = server(request).settings.auth_issuer
+    issuer = context_of(request).settings.auth_issuer
     return {
         **record.metadata,
         "client_id": record.client_id,
         "client_id_issued_at": record.issued_at,
-        "registration_client_uri": f"{issuer}{REGISTRATION_PATH}/{record.client_id}",
+        "registration_client_uri": f"{issuer}{paths.REGISTER}/{record.client_id}",
         "registration_access_token": registration_token,
     }
 
 
-@router.post(REGISTRATION_PATH)
+@router.post(paths.REGISTER)
 async def register(request: Request) -> JSONResponse:
     body = await read_json_object(request, error="invalid_client_metadata")
     try:
@@ -99,7 +99,7 @@ async def register(request: Request) -> JSONResponse:
         secret_hash=secret_hash(client_secret) if client_secret else None,
         registration_token_hash=secret_hash(registration_token),
     )
-    server(request).store.add_client(record)
+    await context_of(request).store.add_client(record)
 
     information = _client_information(record, request, registration_token)
     if client_secret:
@@ -107,11 +107,11 @@ async def register(request: Request) -> JSONResponse:
     return JSONResponse(information, status_code=201, headers=NO_STORE)
 
 
-@router.get(REGISTRATION_PATH + "/{client_id}")
+@router.get(paths.REGISTER + "/{client_id}")
 async def read_registration(client_id: str, request: Request) -> JSONResponse:
     """RFC 7592 §2.1: the registration, for the bearer of its registration access token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    record = server(request).store.get_client(client_id)
+    record = await context_of(request).store.get_client(client_id)
     valid = (
         scheme.lower() == "bearer"
         and record is not None

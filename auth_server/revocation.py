@@ -12,39 +12,39 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from auth_server import paths
 from auth_server.client_auth import authenticate_client
 from auth_server.clients import Client
-from auth_server.context import AuthServer, server
+from auth_server.context import AuthContext, context_of
 from auth_server.errors import NO_STORE
+from auth_server.grants import find_refresh_token, verify_own_access_token
 from auth_server.params import read_form
-from auth_server.store import secret_hash
-from auth_server.token import verify_own_access_token
 
 router = APIRouter()
 
 
-def _revoke_refresh_token(context: AuthServer, client: Client, token: str) -> bool:
-    record = context.store.get_refresh_token(secret_hash(token))
-    grant = context.store.get_grant(record.grant_id) if record else None
-    if grant is None:
+async def _revoke_refresh_token(context: AuthContext, client: Client, token: str) -> bool:
+    found = await find_refresh_token(context, token)
+    if found is None:
         return False
+    _, grant = found
     if grant.client_id == client.client_id:
-        context.store.revoke_grant(grant.grant_id)
+        await context.store.revoke_grant(grant.grant_id)
     return True
 
 
-def _revoke_access_token(context: AuthServer, client: Client, token: str) -> bool:
-    claims = verify_own_access_token(context, token)
+async def _revoke_access_token(context: AuthContext, client: Client, token: str) -> bool:
+    claims = await verify_own_access_token(context, token)
     if claims is None:
         return False
     if claims["client_id"] == client.client_id:
-        context.store.revoke_jti(claims["jti"], claims["exp"])
+        await context.store.revoke_jti(claims["jti"], claims["exp"])
     return True
 
 
-@router.post("/oauth2/revoke")
+@router.post(paths.REVOKE)
 async def revoke(request: Request) -> Response:
-    context = server(request)
+    context = context_of(request)
     form = await read_form(request)
     client = await authenticate_client(request, form, context)
     token = form.require("token")
@@ -53,6 +53,6 @@ async def revoke(request: Request) -> Response:
     if form.get("token_type_hint") == "access_token":
         kinds.reverse()
     for revoke_kind in kinds:
-        if revoke_kind(context, client, token):
+        if await revoke_kind(context, client, token):
             break
     return Response(status_code=200, headers=NO_STORE)

@@ -13,66 +13,64 @@ Two pieces of state live between those pages:
   the pages, and an id copied into another browser is useless.
 
 Signing in replaces the ``sid`` (no session fixation) and moves the pending request along.
-The pending requests are in process memory: the demo runs one process; a multi-worker
-deployment would put them in the store. They are bounded per source address and per
-client, never globally first-in-first-out, so a flood of anonymous authorization requests
-cannot push out a real user's sign-in in progress (see :class:`PendingRequests`).
+The pending requests live in the store, so any worker process can serve any of the pages.
+They are bounded per source address and per client, never globally first-in-first-out, so
+a flood of anonymous authorization requests cannot push out a real user's sign-in in
+progress (see :class:`PendingRequests`).
 
-The signing secret is ``SESSION_SECRET`` or, when unset, a random one generated once and
-kept in ``DATA_DIR/session_secret`` (mode 0600), so sessions survive a restart.
+The signing secret is ``SESSION_SECRET`` or, when unset, a random one generated on the
+first start and kept in the store (the SQLite file or the PostgreSQL database), so sessions
+survive a restart and every worker signs with the same one.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from auth_server.store import PendingLimits, PendingRecord, Store
 from shared.settings import ConfigError, Settings
 
 COOKIE_NAME = "mcp_as_session"
 COOKIE_PATH = "/oauth2"
 SESSION_MAX_AGE_SEC = 8 * 3600
-SECRET_FILE = "session_secret"
+SECRET_FILE = "session_secret"  # where versions before the shared store kept it
+SECRET_NAME = "session_secret"
 
 T = TypeVar("T")
 
 
-def load_session_secret(settings: Settings) -> str:
-    """``SESSION_SECRET``, else the secret persisted in DATA_DIR (created on first start)."""
+async def load_session_secret(settings: Settings, store: Store) -> str:
+    """``SESSION_SECRET``, else the one secret every worker shares, created once in the store.
+
+    Workers starting at once each propose a random secret; the store keeps the first and
+    hands it to all (``Store.shared_secret``), so none can read a half-written one. A secret
+    an older version kept in ``DATA_DIR/session_secret`` is proposed first, so sessions
+    survive the upgrade.
+    """
     if settings.session_secret:
         return settings.session_secret
-    if settings.store == "memory":
-        return secrets.token_urlsafe(32)
-    path = Path(settings.data_dir) / SECRET_FILE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    candidate = secrets.token_urlsafe(32)
+    legacy = Path(settings.data_dir) / SECRET_FILE
+    if settings.database_engine != "memory" and legacy.is_file():
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            secret = path.read_text().strip()
-        else:
-            secret = secrets.token_urlsafe(32)
-            with os.fdopen(fd, "w") as file:
-                file.write(secret)
-    except OSError as exc:
-        raise ConfigError(
-            f"DATA_DIR={settings.data_dir}: cannot read or create {path} ({exc.strerror}); "
-            "make DATA_DIR writable or set SESSION_SECRET"
-        ) from None
-    if len(secret) < 32:
-        raise ConfigError(
-            f"DATA_DIR={settings.data_dir}: {path} is too short; delete it to generate a new one"
-        )
-    return secret
+            kept = legacy.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"DATA_DIR={settings.data_dir}: cannot read {legacy} ({exc.strerror}); "
+                "make it readable, delete it, or set SESSION_SECRET"
+            ) from None
+        if len(kept) >= 32:
+            candidate = kept
+    return await store.shared_secret(SECRET_NAME, candidate)
 
 
 @dataclass(frozen=True)
@@ -130,15 +128,6 @@ class PendingRequestsFull(Exception):
         self.retry_after = retry_after
 
 
-@dataclass
-class _Pending(Generic[T]):
-    expires: float
-    sid: str
-    client_id: str
-    source: str
-    item: T
-
-
 class PendingRequests(Generic[T]):
     """Validated authorization requests awaiting login and consent, bound to a session id.
 
@@ -170,9 +159,14 @@ class PendingRequests(Generic[T]):
     address take ~66 s and leave 51 rows (the flood's 50 and the user's); the user's
     sign-in completes.
 
-    Refusals carry ``retry_after``: when the oldest row of the full bucket expires. Rows
-    expire in insertion order (one TTL for all), so expiry pops from the front: O(1) per
-    request, not a scan of the table.
+    Refusals carry ``retry_after``: when the oldest row of the full bucket expires.
+
+    **Where the rows live.** In the store (``Store.add_pending``), not in this process: with
+    several workers the login page may be served by another process than the authorization
+    request was. The store applies the three bounds in one transaction that takes a lock
+    first, so concurrent requests — from any worker — cannot together overshoot a bound.
+    Times are wall-clock seconds (``time.time``), the one clock all workers share. An item
+    is stored as the JSON of its dataclass fields and rebuilt as ``item_type``.
     """
 
     ttl_sec = 600
@@ -180,68 +174,43 @@ class PendingRequests(Generic[T]):
     max_per_client = 1_000
     max_per_source = 50
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: Store, item_type: type[T], clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._item_type = item_type
         self._clock = clock
-        self._items: OrderedDict[str, _Pending[T]] = OrderedDict()
-        # Insertion-ordered request ids per bucket (dicts keep order; values unused).
-        self._by_client: dict[str, dict[str, None]] = {}
-        self._by_source: dict[str, dict[str, None]] = {}
 
-    def add(self, item: T, sid: str, *, client_id: str, source: str) -> str:
+    @property
+    def limits(self) -> PendingLimits:
+        return PendingLimits(self.max_per_source, self.max_per_client, self.max_entries)
+
+    async def add(self, item: T, sid: str, *, client_id: str, source: str) -> str:
         """Keep ``item``; raises :class:`PendingRequestsFull` rather than drop another party's row."""
         now = self._clock()
-        self._expire(now)
-        same_source = self._by_source.get(source, {})
-        # A full address bucket makes room by dropping that address's own oldest row — but
-        # only once we know the new row will be accepted, so a refusal costs it nothing.
-        evict = next(iter(same_source)) if len(same_source) >= self.max_per_source else None
-        same_client = self._by_client.get(client_id, {})
-        if len(same_client) - (evict in same_client) >= self.max_per_client:
-            raise PendingRequestsFull("client", self._retry_after(next(iter(same_client)), now))
-        if len(self._items) - (evict is not None) >= self.max_entries:
-            raise PendingRequestsFull("server", self._retry_after(next(iter(self._items)), now))
-        if evict is not None:
-            self._remove(evict)
         request_id = secrets.token_urlsafe(16)
-        self._items[request_id] = _Pending(now + self.ttl_sec, sid, client_id, source, item)
-        self._by_client.setdefault(client_id, {})[request_id] = None
-        self._by_source.setdefault(source, {})[request_id] = None
+        payload = json.dumps(asdict(item))  # type: ignore[call-overload]
+        record = PendingRecord(request_id, sid, client_id, source, payload, now + self.ttl_sec)
+        refusal = await self._store.add_pending(record, self.limits, now)
+        if refusal is not None:
+            raise PendingRequestsFull(refusal.bucket, max(1, int(refusal.oldest_expires_at - now) + 1))
         return request_id
 
-    def get(self, request_id: str | None, sid: str) -> T | None:
-        self._expire(self._clock())
-        entry = self._items.get(request_id or "")
-        if entry is None or not secrets.compare_digest(entry.sid, sid):
+    async def get(self, request_id: str | None, sid: str) -> T | None:
+        record = await self._store.get_pending(request_id or "", self._clock()) if request_id else None
+        if record is None or not secrets.compare_digest(record.sid, sid):
             return None
-        return entry.item
+        return self._item_type(**json.loads(record.payload))
 
-    def rebind(self, request_id: str, old_sid: str, new_sid: str) -> None:
-        if self.get(request_id, old_sid) is not None:
-            self._items[request_id].sid = new_sid
+    async def rebind(self, request_id: str, old_sid: str, new_sid: str) -> None:
+        if await self.get(request_id, old_sid) is not None:
+            await self._store.rebind_pending(request_id, old_sid, new_sid, self._clock())
 
-    def pop(self, request_id: str | None, sid: str) -> T | None:
-        item = self.get(request_id, sid)
-        if item is not None:
-            self._remove(request_id or "")
+    async def pop(self, request_id: str | None, sid: str) -> T | None:
+        """The item, removed; of concurrent pops (a double-submitted form) only one gets it."""
+        item = await self.get(request_id, sid)
+        if item is None or not await self._store.delete_pending(request_id or "", sid):
+            return None
         return item
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def _retry_after(self, request_id: str, now: float) -> int:
-        return max(1, int(self._items[request_id].expires - now) + 1)
-
-    def _remove(self, request_id: str) -> None:
-        entry = self._items.pop(request_id)
-        for buckets, key in ((self._by_client, entry.client_id), (self._by_source, entry.source)):
-            bucket = buckets[key]
-            del bucket[request_id]
-            if not bucket:
-                del buckets[key]
-
-    def _expire(self, now: float) -> None:
-        while self._items:
-            request_id, entry = next(iter(self._items.items()))
-            if entry.expires > now:
-                return
-            self._remove(request_id)
+    async def count(self) -> int:
+        """How many unexpired requests are pending, in all workers."""
+        return await self._store.count_pending(self._clock())

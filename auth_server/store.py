@@ -15,13 +15,28 @@ access tokens             jti → grant, so revoking a grant can revoke its acce
 revoked jtis              access tokens revoked before they expire (RFC 7009)
 signing keys              PEM private keys with their kid and retirement time
 client assertion jtis     ``jti`` of each RFC 7523 client assertion until its ``exp``: single use
+pending requests          validated authorization requests between the login and consent pages
+                          (``sessions.py``), bound to a browser session id
+login failures            one row per failed sign-in, per username and per IP (``throttle.py``)
+secrets                   values every worker must agree on, created once (the session secret)
 ========================  =====================================================
 
-:class:`SqliteStore` is the only implementation. With ``STORE=memory`` it runs on an
-in-memory SQLite connection — the same code and the same SQL, so the two modes cannot
-drift apart — and everything is gone when the process exits. With the default
-``STORE=sqlite`` it is the file ``DATA_DIR/auth_server.sqlite3`` (mode 0600, WAL), and
-registered clients, refresh tokens and keys survive a restart.
+The interface is asynchronous, so an engine that talks to a server over the network
+waits for it without blocking the event loop. Two implementations, one per engine:
+
+* :class:`SqliteStore` (this module), the default. With ``STORE=memory`` it runs on an
+  in-memory SQLite connection — the same code and the same SQL, so the two modes cannot
+  drift apart — and everything is gone when the process exits. With ``STORE=sqlite`` it is
+  the file ``DATA_DIR/auth_server.sqlite3`` (mode 0600, WAL); worker processes on one
+  machine share it, each statement taking SQLite's file lock. Its queries take
+  microseconds on pages already in memory, so they run on the event loop.
+* :class:`~auth_server.store_postgres.PostgresStore` with ``DATABASE_URL=postgresql://…``:
+  the same contract on a PostgreSQL server that any number of workers and machines share.
+
+Wherever a check and a write must not interleave (a code redeemed once, a refresh token
+rotated once, a pending-request bound), both run the steps in one transaction that takes
+the write lock first: ``BEGIN IMMEDIATE`` in SQLite, a row lock or an advisory lock in
+PostgreSQL. ``tests/store`` runs one set of contract tests against both engines.
 """
 
 from __future__ import annotations
@@ -31,11 +46,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.sqlite import open_database, open_memory_database
 
@@ -101,6 +116,28 @@ CREATE TABLE IF NOT EXISTS client_assertion_jtis (
     jti TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (client_id, jti)
+);
+CREATE TABLE IF NOT EXISTS pending_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL UNIQUE,
+    sid TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_client ON pending_requests (client_id, seq);
+CREATE INDEX IF NOT EXISTS pending_by_source ON pending_requests (source, seq);
+CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending_requests (expires_at);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (key, at);
+CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (at);
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -174,26 +211,55 @@ class KeyRecord:
     retire_at: int | None = None  # published until then; None = not retired
 
 
+@dataclass(frozen=True)
+class PendingRecord:
+    """A pending authorization request as stored; ``payload`` is its JSON (``sessions.py``)."""
+
+    request_id: str
+    sid: str
+    client_id: str
+    source: str
+    payload: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class PendingLimits:
+    """The bounds of ``sessions.PendingRequests``: per source address, per client, in all."""
+
+    max_per_source: int
+    max_per_client: int
+    max_entries: int
+
+
+@dataclass(frozen=True)
+class PendingRefusal:
+    """Why :meth:`Store.add_pending` refused, and when the oldest row of that bucket expires."""
+
+    bucket: Literal["client", "server"]
+    oldest_expires_at: float
+
+
 class Store(Protocol):
     """The storage interface every part of the AS uses."""
 
-    def add_client(self, client: ClientRecord) -> None: ...
-    def get_client(self, client_id: str) -> ClientRecord | None: ...
+    async def add_client(self, client: ClientRecord) -> None: ...
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
 
-    def add_code(self, code: CodeRecord) -> None: ...
-    def get_code(self, code_hash: str) -> CodeRecord | None: ...
-    def redeem_code(self, code_hash: str, grant: GrantRecord, jti: str, jti_expires_at: int) -> bool:
+    async def add_code(self, code: CodeRecord) -> None: ...
+    async def get_code(self, code_hash: str) -> CodeRecord | None: ...
+    async def redeem_code(self, code_hash: str, grant: GrantRecord, jti: str, jti_expires_at: int) -> bool:
         """Mark the code used and create its grant, atomically; False if it was already used."""
         ...
 
-    def get_grant(self, grant_id: str) -> GrantRecord | None: ...
-    def revoke_grant(self, grant_id: str) -> None:
+    async def get_grant(self, grant_id: str) -> GrantRecord | None: ...
+    async def revoke_grant(self, grant_id: str) -> None:
         """Revoke the grant, its refresh tokens and every access token recorded for it."""
         ...
 
-    def add_refresh_token(self, token: RefreshTokenRecord) -> None: ...
-    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
-    def rotate_refresh_token(
+    async def add_refresh_token(self, token: RefreshTokenRecord) -> None: ...
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
+    async def rotate_refresh_token(
         self, token_hash: str, successor: RefreshTokenRecord, now: int, grace_sec: int
     ) -> bool:
         """Exchange the token for ``successor`` atomically; False if that would be a reuse.
@@ -204,21 +270,61 @@ class Store(Protocol):
         """
         ...
 
-    def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None: ...
-    def revoke_jti(self, jti: str, expires_at: int) -> None: ...
-    def is_jti_revoked(self, jti: str) -> bool: ...
+    async def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None: ...
+    async def revoke_jti(self, jti: str, expires_at: int) -> None: ...
+    async def is_jti_revoked(self, jti: str) -> bool: ...
 
-    def add_signing_key(self, key: KeyRecord) -> None: ...
-    def signing_keys(self) -> list[KeyRecord]:
+    async def add_signing_key(self, key: KeyRecord) -> None: ...
+    async def add_first_signing_key(self, key: KeyRecord) -> bool:
+        """Add ``key`` only if no unretired key of its ``alg`` exists, atomically; True if added.
+
+        Several workers starting at once on an empty database each try; one key results.
+        """
+        ...
+
+    async def signing_keys(self) -> list[KeyRecord]:
         """All keys, newest first."""
         ...
 
-    def retire_signing_key(self, kid: str, retire_at: int) -> None: ...
+    async def retire_signing_key(self, kid: str, retire_at: int) -> None: ...
 
-    def purge_expired(self, now: int) -> None: ...
-    def close(self) -> None: ...
+    async def shared_secret(self, name: str, candidate: str) -> str:
+        """The secret stored under ``name``; stores ``candidate`` first if there is none."""
+        ...
 
-    def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
+    async def add_pending(
+        self, record: PendingRecord, limits: PendingLimits, now: float
+    ) -> PendingRefusal | None:
+        """Store ``record`` within ``limits`` (``sessions.PendingRequests`` explains them).
+
+        Atomically: drop expired rows; when the record's source is at its bound, its own
+        oldest row makes room — but only if the record is accepted; refuse when the client,
+        or the whole table, is full. Returns the refusal, or None when stored.
+        """
+        ...
+
+    async def get_pending(self, request_id: str, now: float) -> PendingRecord | None: ...
+    async def rebind_pending(self, request_id: str, sid: str, new_sid: str, now: float) -> None: ...
+    async def delete_pending(self, request_id: str, sid: str) -> bool:
+        """Delete the row of ``request_id`` if it is bound to ``sid``; True if this call deleted it."""
+        ...
+
+    async def count_pending(self, now: float) -> int: ...
+
+    async def login_failures(self, keys: Sequence[str], since: float) -> dict[str, list[float]]:
+        """The failure times after ``since`` of each key that has any, oldest first."""
+        ...
+
+    async def add_login_failures(self, keys: Sequence[str], at: float, forget_before: float) -> None:
+        """Record a failure at ``at`` for each key; forget every failure before ``forget_before``."""
+        ...
+
+    async def clear_login_failures(self, key: str) -> None: ...
+
+    async def purge_expired(self, now: int | None = None) -> None: ...
+    async def close(self) -> None: ...
+
+    async def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
         """Remember ``jti`` for ``client_id`` until ``expires_at``; False if it was already used."""
         ...
 
@@ -273,7 +379,7 @@ class SqliteStore:
             return conn.execute(sql, args).rowcount
 
     # clients -----------------------------------------------------------------
-    def add_client(self, client: ClientRecord) -> None:
+    async def add_client(self, client: ClientRecord) -> None:
         self._write(
             "INSERT INTO clients (client_id, metadata, secret_hash, registration_token_hash, issued_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -284,7 +390,7 @@ class SqliteStore:
             client.issued_at,
         )
 
-    def get_client(self, client_id: str) -> ClientRecord | None:
+    async def get_client(self, client_id: str) -> ClientRecord | None:
         row = self._one("SELECT * FROM clients WHERE client_id = ?", client_id)
         if row is None:
             return None
@@ -297,7 +403,7 @@ class SqliteStore:
         )
 
     # authorization codes -----------------------------------------------------
-    def add_code(self, code: CodeRecord) -> None:
+    async def add_code(self, code: CodeRecord) -> None:
         self._write(
             "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, redirect_uri_sent,"
             " code_challenge, scope, resource, sub, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -312,7 +418,7 @@ class SqliteStore:
             code.expires_at,
         )
 
-    def get_code(self, code_hash: str) -> CodeRecord | None:
+    async def get_code(self, code_hash: str) -> CodeRecord | None:
         row = self._one("SELECT * FROM authorization_codes WHERE code_hash = ?", code_hash)
         if row is None:
             return None
@@ -322,7 +428,7 @@ class SqliteStore:
             used=bool(row["used"]),
         )
 
-    def redeem_code(self, code_hash: str, grant: GrantRecord, jti: str, jti_expires_at: int) -> bool:
+    async def redeem_code(self, code_hash: str, grant: GrantRecord, jti: str, jti_expires_at: int) -> bool:
         with self._transaction() as conn:
             # The single UPDATE … WHERE used = 0 is what makes a code single-use: of two
             # concurrent redemptions exactly one sees rowcount 1.
@@ -344,13 +450,13 @@ class SqliteStore:
             return True
 
     # grants and refresh tokens -------------------------------------------------
-    def get_grant(self, grant_id: str) -> GrantRecord | None:
+    async def get_grant(self, grant_id: str) -> GrantRecord | None:
         row = self._one("SELECT * FROM grants WHERE grant_id = ?", grant_id)
         if row is None:
             return None
         return GrantRecord(**{k: row[k] for k in row.keys() if k != "revoked"}, revoked=bool(row["revoked"]))
 
-    def revoke_grant(self, grant_id: str) -> None:
+    async def revoke_grant(self, grant_id: str) -> None:
         with self._transaction() as conn:
             conn.execute("UPDATE grants SET revoked = 1 WHERE grant_id = ?", (grant_id,))
             conn.execute(
@@ -359,7 +465,7 @@ class SqliteStore:
                 (grant_id,),
             )
 
-    def add_refresh_token(self, token: RefreshTokenRecord) -> None:
+    async def add_refresh_token(self, token: RefreshTokenRecord) -> None:
         self._write(
             "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at) VALUES (?, ?, ?)",
             token.token_hash,
@@ -367,7 +473,7 @@ class SqliteStore:
             token.expires_at,
         )
 
-    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
         row = self._one("SELECT * FROM refresh_tokens WHERE token_hash = ?", token_hash)
         if row is None:
             return None
@@ -380,7 +486,7 @@ class SqliteStore:
             row["successor_hash"],
         )
 
-    def rotate_refresh_token(
+    async def rotate_refresh_token(
         self, token_hash: str, successor: RefreshTokenRecord, now: int, grace_sec: int
     ) -> bool:
         # One write transaction (BEGIN IMMEDIATE) decides, so concurrent requests — threads
@@ -420,7 +526,7 @@ class SqliteStore:
             return True
 
     # access tokens -------------------------------------------------------------
-    def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None:
+    async def record_access_token(self, jti: str, grant_id: str, expires_at: int) -> None:
         self._write(
             "INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)",
             jti,
@@ -428,14 +534,14 @@ class SqliteStore:
             expires_at,
         )
 
-    def revoke_jti(self, jti: str, expires_at: int) -> None:
+    async def revoke_jti(self, jti: str, expires_at: int) -> None:
         self._write("INSERT OR IGNORE INTO revoked_jtis (jti, expires_at) VALUES (?, ?)", jti, expires_at)
 
-    def is_jti_revoked(self, jti: str) -> bool:
+    async def is_jti_revoked(self, jti: str) -> bool:
         return self._one("SELECT 1 FROM revoked_jtis WHERE jti = ?", jti) is not None
 
     # signing keys --------------------------------------------------------------
-    def add_signing_key(self, key: KeyRecord) -> None:
+    async def add_signing_key(self, key: KeyRecord) -> None:
         self._write(
             "INSERT INTO signing_keys (kid, alg, pem, created_at, retire_at) VALUES (?, ?, ?, ?, ?)",
             key.kid,
@@ -445,18 +551,129 @@ class SqliteStore:
             key.retire_at,
         )
 
-    def signing_keys(self) -> list[KeyRecord]:
+    async def signing_keys(self) -> list[KeyRecord]:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM signing_keys ORDER BY created_at DESC").fetchall()
         return [KeyRecord(r["kid"], r["alg"], r["pem"], r["created_at"], r["retire_at"]) for r in rows]
 
-    def retire_signing_key(self, kid: str, retire_at: int) -> None:
+    async def retire_signing_key(self, kid: str, retire_at: int) -> None:
         self._write(
             "UPDATE signing_keys SET retire_at = ? WHERE kid = ? AND retire_at IS NULL", retire_at, kid
         )
 
+    async def add_first_signing_key(self, key: KeyRecord) -> bool:
+        with self._transaction() as conn:
+            current = conn.execute(
+                "SELECT 1 FROM signing_keys WHERE alg = ? AND retire_at IS NULL", (key.alg,)
+            ).fetchone()
+            if current is not None:
+                return False
+            conn.execute(
+                "INSERT INTO signing_keys (kid, alg, pem, created_at, retire_at) VALUES (?, ?, ?, ?, ?)",
+                (key.kid, key.alg, key.pem, key.created_at, key.retire_at),
+            )
+            return True
+
+    # secrets, pending requests, login failures -------------------------------------
+    async def shared_secret(self, name: str, candidate: str) -> str:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, candidate))
+            row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+        return str(row["value"])
+
+    async def add_pending(
+        self, record: PendingRecord, limits: PendingLimits, now: float
+    ) -> PendingRefusal | None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM pending_requests WHERE expires_at <= ?", (now,))
+
+            def oldest(where: str = "", *args: object) -> sqlite3.Row:
+                # ``where`` is always one of the literal clauses below, never request data.
+                row: sqlite3.Row = conn.execute(
+                    f"SELECT request_id, client_id, expires_at FROM pending_requests {where}"  # noqa: S608
+                    " ORDER BY seq LIMIT 1",
+                    args,
+                ).fetchone()
+                return row
+
+            def count(where: str = "", *args: object) -> int:
+                sql = f"SELECT COUNT(*) FROM pending_requests {where}"  # noqa: S608 - as in oldest()
+                return int(conn.execute(sql, args).fetchone()[0])
+
+            evict = None
+            if count("WHERE source = ?", record.source) >= limits.max_per_source:
+                evict = oldest("WHERE source = ?", record.source)
+            evict_same_client = evict is not None and evict["client_id"] == record.client_id
+            if count("WHERE client_id = ?", record.client_id) - evict_same_client >= limits.max_per_client:
+                return PendingRefusal("client", oldest("WHERE client_id = ?", record.client_id)["expires_at"])
+            if count() - (evict is not None) >= limits.max_entries:
+                return PendingRefusal("server", oldest()["expires_at"])
+            if evict is not None:
+                conn.execute("DELETE FROM pending_requests WHERE request_id = ?", (evict["request_id"],))
+            conn.execute(
+                "INSERT INTO pending_requests (request_id, sid, client_id, source, payload, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.request_id,
+                    record.sid,
+                    record.client_id,
+                    record.source,
+                    record.payload,
+                    record.expires_at,
+                ),
+            )
+        return None
+
+    async def get_pending(self, request_id: str, now: float) -> PendingRecord | None:
+        row = self._one(
+            "SELECT request_id, sid, client_id, source, payload, expires_at FROM pending_requests"
+            " WHERE request_id = ? AND expires_at > ?",
+            request_id,
+            now,
+        )
+        return PendingRecord(**dict(row)) if row is not None else None
+
+    async def rebind_pending(self, request_id: str, sid: str, new_sid: str, now: float) -> None:
+        self._write(
+            "UPDATE pending_requests SET sid = ? WHERE request_id = ? AND sid = ? AND expires_at > ?",
+            new_sid,
+            request_id,
+            sid,
+            now,
+        )
+
+    async def delete_pending(self, request_id: str, sid: str) -> bool:
+        return (
+            self._write("DELETE FROM pending_requests WHERE request_id = ? AND sid = ?", request_id, sid) == 1
+        )
+
+    async def count_pending(self, now: float) -> int:
+        row = self._one("SELECT COUNT(*) FROM pending_requests WHERE expires_at > ?", now)
+        return int(row[0]) if row is not None else 0
+
+    async def login_failures(self, keys: Sequence[str], since: float) -> dict[str, list[float]]:
+        failures: dict[str, list[float]] = {}
+        with self._lock:
+            for key in keys:
+                rows = self._conn.execute(
+                    "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at", (key, since)
+                ).fetchall()
+                if rows:
+                    failures[key] = [row["at"] for row in rows]
+        return failures
+
+    async def add_login_failures(self, keys: Sequence[str], at: float, forget_before: float) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE at <= ?", (forget_before,))
+            conn.executemany(
+                "INSERT INTO login_failures (key, at) VALUES (?, ?)", [(key, at) for key in keys]
+            )
+
+    async def clear_login_failures(self, key: str) -> None:
+        self._write("DELETE FROM login_failures WHERE key = ?", key)
+
     # housekeeping ----------------------------------------------------------------
-    def purge_expired(self, now: int | None = None) -> None:
+    async def purge_expired(self, now: int | None = None) -> None:
         """Drop rows nobody can use any more; grants stay while a refresh token of theirs lives."""
         now = int(time.time()) if now is None else now
         with self._transaction() as conn:
@@ -466,13 +683,14 @@ class SqliteStore:
             conn.execute("DELETE FROM revoked_jtis WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM signing_keys WHERE retire_at IS NOT NULL AND retire_at < ?", (now,))
             conn.execute("DELETE FROM client_assertion_jtis WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM pending_requests WHERE expires_at < ?", (now,))
 
-    def close(self) -> None:
+    async def close(self) -> None:
         with self._lock:
             self._conn.close()
 
     # client assertions (RFC 7523 §3) ---------------------------------------------
-    def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
+    async def use_client_assertion_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
         # The primary key decides: of two requests carrying the same assertion exactly one
         # inserts the row. A row whose time is up (not purged yet) no longer blocks its jti.
         with self._transaction() as conn:
@@ -487,14 +705,18 @@ class SqliteStore:
         return bool(inserted == 1)
 
 
-def open_store(settings: Any) -> SqliteStore:
-    """The store ``settings`` asks for; an unusable database file stops startup with one line."""
+async def open_store(settings: Any) -> Store:
+    """The store ``settings`` asks for; an unusable database stops startup with one line."""
+    if settings.database_url:
+        from auth_server.store_postgres import PostgresStore
+
+        return await PostgresStore.connect(settings.database_url)
     if settings.store == "memory":
         return SqliteStore.in_memory()
     path = Path(settings.data_dir) / DATABASE_NAME
     try:
         store = SqliteStore.open(path)
-        store.purge_expired()
+        await store.purge_expired()
     except (sqlite3.Error, OSError) as exc:
         from shared.settings import ConfigError
 

@@ -1,14 +1,14 @@
-"""The token endpoint (RFC 6749 §3.2): one small class per grant, like Authlib's grant types.
+"""The token endpoint (RFC 6749 §3.2): one small class per grant type, like Authlib's grant types.
 
 ``POST /oauth2/token`` takes a form-encoded body, authenticates the client
 (``client_auth.py``) and hands over to the grant named by ``grant_type``:
 
-* :class:`AuthorizationCodeGrant` (§4.1.3): the code must be this client's, unexpired and
+* :class:`AuthorizationCodeExchange` (§4.1.3): the code must be this client's, unexpired and
   unused; ``redirect_uri`` must equal the one of the authorization request; the PKCE
   ``code_verifier`` must hash to the ``code_challenge`` (RFC 7636 §4.6); ``resource``, if
   sent, must be the one the code was issued for (RFC 8707 §2.2). A code is consumed by a
   single ``UPDATE … WHERE used = 0``, so of two concurrent redemptions exactly one wins.
-* :class:`RefreshTokenGrant` (§6): rotation on every use (OAuth 2.1 §4.3.1, RFC 9700
+* :class:`RefreshTokenExchange` (§6): rotation on every use (OAuth 2.1 §4.3.1, RFC 9700
   §4.14.2), with reuse detection and a short retry window (below). ``scope`` may only
   narrow the original grant.
 
@@ -79,25 +79,21 @@ from typing import Any, ClassVar, Protocol
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from auth_server import paths
 from auth_server.client_auth import authenticate_client
 from auth_server.clients import Client
-from auth_server.context import AuthServer, server
+from auth_server.context import AuthContext, context_of
 from auth_server.errors import NO_STORE, OAuthError
+from auth_server.grants import find_refresh_token, issue_access_token, issue_refresh_token
 from auth_server.params import Params, read_form
-from auth_server.store import CodeRecord, GrantRecord, RefreshTokenRecord, secret_hash
-from auth_server.users import get_user
+from auth_server.store import CodeRecord, GrantRecord, secret_hash
 from shared.pkce import verify_s256
 from shared.scopes import ScopeError, format_scope, parse_scope
-from shared.tokens import InvalidToken, mint_access_token, read_header, verify_access_token
 
 router = APIRouter()
 
 RETRY_WINDOW_SEC = 60
 """How long a client may repeat a token request whose answer it lost (module docstring)."""
-
-
-def _invalid_grant(description: str) -> OAuthError:
-    return OAuthError("invalid_grant", description)
 
 
 def _check_resource(form: Params, bound: str) -> None:
@@ -106,30 +102,6 @@ def _check_resource(form: Params, bound: str) -> None:
             raise OAuthError(
                 "invalid_target", f"resource {resource!r} differs from the one granted ({bound!r})"
             )
-
-
-def mint(context: AuthServer, grant: GrantRecord, scope: str) -> tuple[str, dict[str, Any]]:
-    """A signed access token for ``grant`` narrowed to ``scope``."""
-    user = get_user(grant.sub)
-    if user is None:
-        raise _invalid_grant("the user of this grant no longer exists; sign in again")
-    return mint_access_token(
-        context.keys.current(),
-        issuer=context.settings.auth_issuer,
-        subject=user.sub,
-        audience=grant.resource,
-        client_id=grant.client_id,
-        scope=scope,
-        ttl_sec=context.settings.access_token_ttl_sec,
-        extra_claims=user.profile_claims(),
-    )
-
-
-def new_refresh_token(context: AuthServer, grant: GrantRecord) -> tuple[str, RefreshTokenRecord]:
-    """A fresh refresh token for ``grant`` and the record to store (only its hash)."""
-    token = secrets.token_urlsafe(32)
-    expires_at = int(time.time()) + context.settings.refresh_token_ttl_sec
-    return token, RefreshTokenRecord(secret_hash(token), grant.grant_id, expires_at)
 
 
 def token_response(access_token: str, claims: dict[str, Any], refresh_token: str | None) -> JSONResponse:
@@ -144,67 +116,53 @@ def token_response(access_token: str, claims: dict[str, Any], refresh_token: str
     return JSONResponse(body, headers=NO_STORE)
 
 
-def verify_own_access_token(context: AuthServer, token: str) -> dict[str, Any] | None:
-    """The claims of a valid, unexpired access token this AS issued; None for anything else."""
-    settings = context.settings
-    try:
-        header = read_header(token, algorithm=settings.jwt_alg)
-        key = context.keys.find(header.kid)
-        if key is None:
-            return None
-        verifier = key.private if isinstance(key.private, bytes) else key.private.public_key()
-        return verify_access_token(
-            token,
-            verifier,
-            algorithm=settings.jwt_alg,
-            issuer=settings.auth_issuer,
-            audience=settings.mcp_resource,
-        )
-    except InvalidToken:
-        return None
+class TokenExchange(Protocol):
+    """How one ``grant_type`` turns a token request into tokens (the grant itself: ``store.GrantRecord``)."""
 
-
-class Grant(Protocol):
     grant_type: ClassVar[str]
 
-    async def exchange(self, context: AuthServer, client: Client, form: Params) -> JSONResponse: ...
+    async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse: ...
 
 
 _ALREADY_USED = "the authorization code was already used (a code is single-use, RFC 6749 §4.1.2)"
 
 
-class AuthorizationCodeGrant:
+class AuthorizationCodeExchange:
     """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5) and resource indicators (RFC 8707)."""
 
     grant_type: ClassVar[str] = "authorization_code"
 
-    async def exchange(self, context: AuthServer, client: Client, form: Params) -> JSONResponse:
+    async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
         store = context.store
         code_hash = secret_hash(form.require("code"))
-        code = store.get_code(code_hash)
+        code = await store.get_code(code_hash)
         if code is None:
-            raise _invalid_grant("the authorization code is unknown; start a new authorization")
+            raise OAuthError("invalid_grant", "the authorization code is unknown; start a new authorization")
         if code.client_id != client.client_id:
-            raise _invalid_grant("the authorization code was issued to another client")
+            raise OAuthError("invalid_grant", "the authorization code was issued to another client")
         if code.used:
-            raise self._replayed(context, code, form.get("code_verifier"))
+            raise await self._replayed(context, code, form.get("code_verifier"))
         if code.expires_at < time.time():
-            raise _invalid_grant(
+            raise OAuthError(
+                "invalid_grant",
                 f"the authorization code has expired (it lives {context.settings.auth_code_ttl_sec} s); "
-                "start again"
+                "start again",
             )
         redirect_uri = form.get("redirect_uri")
         if (redirect_uri is None and code.redirect_uri_sent) or (
             redirect_uri is not None and redirect_uri != code.redirect_uri
         ):
-            raise _invalid_grant(
-                f"redirect_uri must be exactly the one of the authorization request ({code.redirect_uri})"
+            raise OAuthError(
+                "invalid_grant",
+                f"redirect_uri must be exactly the one of the authorization request ({code.redirect_uri})",
             )
         verifier = form.get("code_verifier")
         if verifier is None:
             raise OAuthError("invalid_request", "code_verifier is missing; PKCE is required (RFC 7636 §4.5)")
         if not verify_s256(verifier, code.code_challenge):
-            raise _invalid_grant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")
+            raise OAuthError(
+                "invalid_grant", "code_verifier does not match the code_challenge (RFC 7636 §4.6)"
+            )
         _check_resource(form, code.resource)
 
         grant = GrantRecord(
@@ -215,68 +173,73 @@ class AuthorizationCodeGrant:
             resource=code.resource,
             created_at=int(time.time()),
         )
-        access_token, claims = mint(context, grant, code.scope)
-        if not store.redeem_code(code_hash, grant, claims["jti"], claims["exp"]):
+        access_token, claims = await issue_access_token(context, grant, code.scope)
+        if not await store.redeem_code(code_hash, grant, claims["jti"], claims["exp"]):
             # A concurrent request with the same verifier redeemed it a moment ago: the
             # client's own retry (module docstring), refused without revoking the winner's tokens.
-            raise _invalid_grant(_ALREADY_USED + "; the first exchange's tokens stay valid")
+            raise OAuthError("invalid_grant", _ALREADY_USED + "; the first exchange's tokens stay valid")
         refresh_token = None
         if "refresh_token" in client.grant_types:
-            refresh_token, record = new_refresh_token(context, grant)
-            store.add_refresh_token(record)
+            refresh_token, record = issue_refresh_token(context, grant)
+            await store.add_refresh_token(record)
         return token_response(access_token, claims, refresh_token)
 
     @staticmethod
-    def _replayed(context: AuthServer, code: CodeRecord, verifier: str | None) -> OAuthError:
+    async def _replayed(context: AuthContext, code: CodeRecord, verifier: str | None) -> OAuthError:
         """The answer to a code presented again — revoking its tokens only when that helps."""
-        grant = context.store.get_grant(code.grant_id) if code.grant_id else None
+        grant = await context.store.get_grant(code.grant_id) if code.grant_id else None
         proves_verifier = verifier is not None and verify_s256(verifier, code.code_challenge)
         if grant is None or not proves_verifier:
-            return _invalid_grant(_ALREADY_USED)
+            return OAuthError("invalid_grant", _ALREADY_USED)
         if time.time() - grant.created_at <= RETRY_WINDOW_SEC:
-            return _invalid_grant(
-                _ALREADY_USED + "; this looks like a retry, so the tokens of the first exchange stay valid"
+            return OAuthError(
+                "invalid_grant",
+                _ALREADY_USED + "; this looks like a retry, so the tokens of the first exchange stay valid",
             )
-        context.store.revoke_grant(grant.grant_id)
-        return _invalid_grant(_ALREADY_USED + "; every token issued with it is now revoked")
+        await context.store.revoke_grant(grant.grant_id)
+        return OAuthError("invalid_grant", _ALREADY_USED + "; every token issued with it is now revoked")
 
 
-class RefreshTokenGrant:
+class RefreshTokenExchange:
     """RFC 6749 §6 with rotation and reuse detection (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)."""
 
     grant_type: ClassVar[str] = "refresh_token"
 
-    async def exchange(self, context: AuthServer, client: Client, form: Params) -> JSONResponse:
+    async def issue(self, context: AuthContext, client: Client, form: Params) -> JSONResponse:
         store = context.store
-        token_hash = secret_hash(form.require("refresh_token"))
-        record = store.get_refresh_token(token_hash)
-        grant = store.get_grant(record.grant_id) if record else None
-        if record is None or grant is None:
-            raise _invalid_grant("the refresh token is unknown or expired; sign in again")
+        presented = form.require("refresh_token")
+        found = await find_refresh_token(context, presented)
+        if found is None:
+            raise OAuthError("invalid_grant", "the refresh token is unknown or expired; sign in again")
+        record, grant = found
+        token_hash = secret_hash(presented)
         if grant.client_id != client.client_id:
-            raise _invalid_grant("the refresh token was issued to another client")
+            raise OAuthError("invalid_grant", "the refresh token was issued to another client")
         if grant.revoked:
-            raise _invalid_grant("the refresh token was revoked; sign in again")
-        reused = _invalid_grant(
+            raise OAuthError("invalid_grant", "the refresh token was revoked; sign in again")
+        reused = OAuthError(
+            "invalid_grant",
             "the refresh token was already used; refresh tokens rotate on every use, so a reused one may be "
-            "stolen — every token of this grant is now revoked, sign in again"
+            "stolen — every token of this grant is now revoked, sign in again",
         )
         now = int(time.time())
         if record.used and (record.rotated_at is None or now - record.rotated_at > RETRY_WINDOW_SEC):
-            store.revoke_grant(grant.grant_id)
+            await store.revoke_grant(grant.grant_id)
             raise reused
         if record.expires_at < now:
-            raise _invalid_grant("the refresh token has expired; sign in again")
+            raise OAuthError("invalid_grant", "the refresh token has expired; sign in again")
         # Check the request fully before rotating, so a refused request does not burn the token.
         scope = self._narrowed_scope(form.get("scope"), grant.scope)
         _check_resource(form, grant.resource)
-        access_token, claims = mint(context, grant, scope)  # before rotating: it can still refuse
-        refresh_token, successor = new_refresh_token(context, grant)
+        access_token, claims = await issue_access_token(
+            context, grant, scope
+        )  # before rotating: it can still refuse
+        refresh_token, successor = issue_refresh_token(context, grant)
         # Rotation, or a retry within the window; False means reuse (module docstring).
-        if not store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC):
-            store.revoke_grant(grant.grant_id)
+        if not await store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC):
+            await store.revoke_grant(grant.grant_id)
             raise reused
-        store.record_access_token(claims["jti"], grant.grant_id, claims["exp"])
+        await store.record_access_token(claims["jti"], grant.grant_id, claims["exp"])
         return token_response(access_token, claims, refresh_token)
 
     @staticmethod
@@ -296,24 +259,25 @@ class RefreshTokenGrant:
         return format_scope(scopes)
 
 
-GRANTS: dict[str, Grant] = {
-    grant.grant_type: grant for grant in (AuthorizationCodeGrant(), RefreshTokenGrant())
+EXCHANGES: dict[str, TokenExchange] = {
+    exchange.grant_type: exchange for exchange in (AuthorizationCodeExchange(), RefreshTokenExchange())
 }
 
 
-@router.post("/oauth2/token")
+@router.post(paths.TOKEN)
 async def token(request: Request) -> JSONResponse:
-    context = server(request)
+    context = context_of(request)
     form = await read_form(request)
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise OAuthError("invalid_request", "grant_type is missing; use authorization_code or refresh_token")
-    grant = GRANTS.get(grant_type)
-    if grant is None:
+    exchange = EXCHANGES.get(grant_type)
+    if exchange is None:
         raise OAuthError(
-            "unsupported_grant_type", f"grant_type {grant_type!r} is not supported; use {' or '.join(GRANTS)}"
+            "unsupported_grant_type",
+            f"grant_type {grant_type!r} is not supported; use {' or '.join(EXCHANGES)}",
         )
     client = await authenticate_client(request, form, context)
     if grant_type not in client.grant_types:
         raise OAuthError("unauthorized_client", f"this client did not register the {grant_type} grant")
-    return await grant.exchange(context, client, form)
+    return await exchange.issue(context, client, form)

@@ -1,7 +1,7 @@
-"""The resource server as it ships, plus one bare FastAPI JSON route: the throughput ceiling.
+"""The resource server as it ships, plus one bare JSON route: the throughput ceiling.
 
 :mod:`bench.rs_throughput` needs "a bare endpoint in the same process" to show what the HTTP
-stack (uvicorn + Starlette + FastAPI) costs before MCP and OAuth do any work. Adding that
+stack (uvicorn + Starlette) costs before MCP and OAuth do any work. Adding that
 route to the shipped app would put benchmark code in production, so this module builds the
 unchanged app with :func:`resource_server.app.create_app` and appends ``GET /bench/ceiling``
 here. Everything else — middleware, ``/mcp``, the token verifier — is the real RS.
@@ -18,21 +18,24 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import httpx
-    from fastapi import FastAPI
+    from starlette.applications import Starlette
 
     from shared.settings import Settings
 
 
-def build(settings: Settings | None = None, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+def build(settings: Settings | None = None, http_client: httpx.AsyncClient | None = None) -> Starlette:
     """The shipped RS plus ``GET /bench/ceiling`` (arguments as :func:`create_app`'s)."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
     from resource_server.app import create_app
 
+    async def ceiling(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
     app = create_app(settings, http_client=http_client)
-
-    @app.get("/bench/ceiling")
-    async def ceiling() -> dict[str, bool]:
-        return {"ok": True}
-
+    app.router.routes.append(Route("/bench/ceiling", ceiling, methods=["GET"]))
     return app
 
 

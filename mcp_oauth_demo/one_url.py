@@ -190,10 +190,12 @@ def run(args: argparse.Namespace, out: Console | None = None) -> int:
     out = out or Console()
     try:
         settings = one_url_settings(args.port)
-        from auth_server.app import build_context
+        import asyncio
+
+        from auth_server.app import check_startup
 
         # Opens the store and the keys once, so a bad DATA_DIR is one line here, not a traceback.
-        build_context(settings).store.close()
+        asyncio.run(check_startup(settings))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

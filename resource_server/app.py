@@ -1,20 +1,28 @@
-"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP specification, "Authorization").
+"""The resource server, assembled: an MCP server behind OAuth 2.1 (MCP authorization, 2026-07-28).
 
-Requests meet, from the outside in:
+Requests meet, from the outside in — :func:`create_app` lists them in this order:
 
-0. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
+1. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
    no framing of the RS's HTML pages (clickjacking);
-1. CORS (any origin, no credentials), so browser clients such as MCP Inspector can read answers
-   and the ``WWW-Authenticate`` header;
-2. on ``/mcp``, :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding
-   protection and media-type tolerance;
-3. :class:`~resource_server.tool_policy.ToolAuthLayer` — per-tool OAuth policy, challenges;
-4. the official ``mcp`` SDK's streamable-HTTP app, which owns JSON-RPC and every protocol
-   revision it speaks (2025-06-18 and 2025-11-25 with ``initialize``, 2026-07-28 with
-   ``server/discover``).
+2. CORS (Starlette's ``CORSMiddleware``: any origin, no credentials), so browser clients such as
+   MCP Inspector can read answers and the ``WWW-Authenticate`` header;
+3. the routes, whose paths are :mod:`resource_server.paths`. On ``/mcp``:
 
-Beside ``/mcp``: the RFC 9728 metadata (:mod:`resource_server.protected_resource_metadata`),
-the widget preview at ``/widget`` and a small index page at ``/``.
+   a. :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding protection
+      (``Host``/``Origin``) and media-type tolerance;
+   b. :class:`~resource_server.mcp_requests.McpRequestReader` — reads the bearer token and the
+      JSON-RPC body once, refuses what is malformed, leaves an ``McpRequest`` for the layers behind;
+   c. :class:`~resource_server.authorization.ToolAuthorization` — per-tool OAuth policy
+      (declared in :mod:`resource_server.tool_policies`), the token check
+      (:mod:`resource_server.token_verifier`), challenges (:mod:`resource_server.challenges`);
+   d. :class:`~resource_server.mcp_sessions.SessionRouter` — the stateful or the stateless
+      session manager, and who owns a session;
+   e. the official ``mcp`` SDK's streamable-HTTP transport, which owns JSON-RPC and every
+      protocol revision it speaks (2025-06-18 and 2025-11-25 with ``initialize``, 2026-07-28
+      with ``server/discover``), and runs the tools of :mod:`resource_server.tools`.
+
+   Beside ``/mcp``: the RFC 9728 metadata (:mod:`resource_server.protected_resource_metadata`),
+   the widget preview (:mod:`resource_server.widget`) and a small index page.
 
 MCP sessions (``Mcp-Session-Id``) are issued on ``initialize`` when the RS runs as a single
 process, and every request without one is served statelessly; with several workers no sessions
@@ -31,29 +39,32 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from shared.settings import Settings, get_settings
 
+from .authorization import ToolAuthorization
 from .jwks_cache import JwksCache
+from .mcp_requests import McpRequestReader
 from .mcp_sessions import SessionRouter
 from .mcp_transport import McpFrontDoor, transport_security
+from .paths import INDEX_PATH, MCP_PATH, WIDGET_PATH
 from .protected_resource_metadata import metadata_routes
 from .security_headers import SecurityHeaders
 from .token_verifier import TokenVerifier
-from .tool_policy import ToolAuthLayer
 from .tools import ServerState, build_mcp_server
 from .widget import widget_preview
 
 if TYPE_CHECKING:
     import httpx
 
-MCP_PATH = "/mcp"
 CORS_ALLOW_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -66,7 +77,9 @@ CORS_ALLOW_HEADERS = [
 CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id"]
 
 
-def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, http_client: httpx.AsyncClient | None = None
+) -> Starlette:
     """The RS as an ASGI app. ``http_client`` is what fetches the AS metadata and JWKS (tests inject one)."""
     settings = settings or get_settings()
     state = ServerState(settings)
@@ -103,24 +116,14 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     router = SessionRouter(
         stateless, sessions, verifier=verifier, resource_metadata_url=settings.rs_metadata_url
     )
-    mcp_endpoint = McpFrontDoor(
-        ToolAuthLayer(
-            router,
-            policies=policies,
-            verifier=verifier,
-            challenge_setting=settings.tool_auth_challenge,
-            resource_metadata_url=settings.rs_metadata_url,
-        ),
-        security,
-    )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The notes store opens first and closes last; each session manager then runs the MCP
         # server's lifespan, which hands the tools that one store.
         async with AsyncExitStack() as stack:
-            state.open()
-            stack.callback(state.close)
+            await state.open()
+            stack.push_async_callback(state.close)
             for manager in managers:
                 await stack.enter_async_context(manager.run())
             try:
@@ -129,12 +132,46 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
                 if jwks is not None:
                     await jwks.aclose()
 
-    app = FastAPI(
-        title="mcp-oauth-demo resource server",
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(_index_page(settings))
+
+    # Both lists read in the order a request meets them (the module docstring numbers them).
+    app = Starlette(
+        middleware=[
+            Middleware(SecurityHeaders),  # outermost, so CORS preflights and errors get it too
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_credentials=False,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
+                max_age=600,
+            ),
+        ],
+        routes=[
+            # No methods: the endpoint is exactly /mcp, for every HTTP method the transport defines.
+            Route(
+                MCP_PATH,
+                router,
+                middleware=[
+                    Middleware(McpFrontDoor, security),
+                    Middleware(McpRequestReader, resource_metadata_url=settings.rs_metadata_url),
+                    Middleware(
+                        ToolAuthorization,
+                        policies=policies,
+                        verifier=verifier,
+                        challenge_setting=settings.tool_auth_challenge,
+                        resource_metadata_url=settings.rs_metadata_url,
+                    ),
+                ],
+            ),
+            *metadata_routes(settings),
+            Route(WIDGET_PATH, widget_preview, methods=["GET"]),
+            Route(INDEX_PATH, index, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
     )
     app.state.settings = settings
     app.state.mcp_server = server
@@ -142,27 +179,13 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     app.state.verifier = verifier
     app.state.session_owners = router.owners  # None when no sessions are issued
     app.state.jwks = jwks  # jwks.as_request_count: requests sent to the AS (None in HS256 mode)
-
-    # A Route, not a Mount: the endpoint is exactly /mcp, for every HTTP method the transport defines.
-    app.router.routes.append(Route(MCP_PATH, endpoint=mcp_endpoint))
-    app.router.routes.extend(metadata_routes(settings))
-    app.router.routes.append(Route("/widget", widget_preview, methods=["GET"]))
-
-    async def index(request: Request) -> HTMLResponse:
-        return HTMLResponse(_index_page(settings))
-
-    app.router.routes.append(Route("/", index, methods=["GET"]))
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=CORS_ALLOW_HEADERS,
-        expose_headers=CORS_EXPOSE_HEADERS,
-        max_age=600,
-    )
-    app.add_middleware(SecurityHeaders)  # added last, so outermost: CORS preflights get it too
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """A routing error (unknown path: 404, wrong method: 405) as JSON, like every other answer here."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _index_page(settings: Settings) -> str:
@@ -174,7 +197,7 @@ Connect an MCP client (Streamable HTTP) to <code>{mcp_url}</code>.</p>
 <ul>
 <li><a href="{settings.rs_metadata_url}">Protected resource metadata</a> (RFC 9728)</li>
 <li>Authorization server: <a href="{settings.as_metadata_url}">{settings.auth_issuer}</a> (RFC 8414)</li>
-<li><a href="/widget">Widget preview</a></li>
+<li><a href="{WIDGET_PATH}">Widget preview</a></li>
 </ul>"""
 
 

@@ -12,7 +12,7 @@ sent, ``invalid_token`` (401) for a token that failed verification, ``insufficie
 (403) for a valid token without the scope.
 
 Which scopes ``scope`` names is the RS's scope strategy (MCP authorization, "Scope Selection
-Strategy" and "Scope Challenge Handling"; :mod:`resource_server.tool_policy` picks the sets):
+Strategy" and "Scope Challenge Handling"; :mod:`resource_server.tool_policies` picks the sets):
 
 * a **401** (no token, or one that failed verification) names the app's sign-in scope set —
   by default every scope the tools use — plus whatever the called tool needs. Clients treat

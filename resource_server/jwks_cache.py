@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from shared.jwks import KeyError_, verification_key
+from shared.jwks import UnusableKey, verification_key
 
 if TYPE_CHECKING:
     import httpx
@@ -209,6 +209,6 @@ class JwksCache:
                 continue
             try:
                 keys[jwk["kid"]] = verification_key(jwk, self.algorithm)
-            except KeyError_:
+            except UnusableKey:
                 continue  # a key for another algorithm can never verify our pinned one
         return keys

@@ -13,6 +13,10 @@ So the RS runs the SDK's session manager twice over one MCP server:
   suite's session scenarios expect);
 * every other request goes to the **stateless** manager, which answers it on its own.
 
+Which is which — the session id, the JSON-RPC method, the bearer token — this module reads from
+the :class:`~resource_server.mcp_requests.McpRequest` that the reader in front left in the
+scope, and the caller of a tool call from :func:`resource_server.authorization.verified_caller`.
+
 Sessions live in one process's memory. With several worker processes (``WEB_CONCURRENCY`` > 1)
 a session opened in one worker is unknown to the next, so there — or with
 ``MCP_STATELESS=true`` — no sessions are issued at all and every request is stateless: clients
@@ -30,7 +34,7 @@ Answer, :class:`SessionOwners`:
 
 * A session becomes **owned** by the ``sub`` of the first verified access token used in it:
   the token sent with ``initialize`` when it is valid (an invalid one is ignored there, as on
-  every discovery request), else the first tool call that :mod:`resource_server.tool_policy`
+  every discovery request), else the first tool call that :mod:`resource_server.authorization`
   verified. The owner never changes.
 * ``DELETE`` and ``GET`` of an owned session — the requests that act on the session as a
   whole — need a valid token of that ``sub``: without one, 401 with a Bearer challenge
@@ -62,8 +66,9 @@ from starlette.types import Message, Receive, Scope, Send
 from shared.tokens import InvalidToken
 
 from . import challenges
-from .token_verifier import BadRequest, TokenVerifier, bearer_token_from
-from .tool_policy import CALLER_SCOPE_KEY, JSONRPC_METHOD_SCOPE_KEY
+from .authorization import verified_caller
+from .mcp_requests import mcp_request
+from .token_verifier import TokenVerifier
 
 _SESSION_HEADER = MCP_SESSION_ID_HEADER.lower().encode("ascii")
 _WHOLE_SESSION_METHODS = ("GET", "DELETE")  # they act on the session, not on one request
@@ -92,8 +97,8 @@ class SessionRouter:
     def manager_for(self, scope: Scope) -> StreamableHTTPSessionManager:
         if self.sessions is None:
             return self.stateless
-        has_session = _header(scope, _SESSION_HEADER) is not None
-        if has_session or scope.get(JSONRPC_METHOD_SCOPE_KEY) == "initialize":
+        request = mcp_request(scope)
+        if request.session_id is not None or request.method == "initialize":
             return self.sessions
         return self.stateless
 
@@ -117,7 +122,7 @@ class SessionOwners:
         self._owner: WeakKeyDictionary[StreamableHTTPServerTransport, str] = WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        session_id = _header(scope, _SESSION_HEADER)
+        session_id = mcp_request(scope).session_id
         if session_id is None:  # initialize, which opens a session
             subject = await self._token_subject(scope)
             if subject is not None:
@@ -148,7 +153,7 @@ class SessionOwners:
             if owner is None:
                 return None  # an anonymous session: its id is all there is (see above)
             return await self._owner_check(owner, scope)
-        caller = scope.get(CALLER_SCOPE_KEY)  # a tool call the auth layer has just verified
+        caller = verified_caller(scope)  # a tool call authorization has just verified
         if caller is None:
             return None
         if owner is None:
@@ -158,7 +163,7 @@ class SessionOwners:
 
     async def _owner_check(self, owner: str, scope: Scope) -> Response | None:
         action = "end" if scope["method"] == "DELETE" else "listen on"
-        token = _bearer(scope)
+        token = mcp_request(scope).bearer_token
         if not token:
             return self._unauthorized(
                 f"this MCP session belongs to a signed-in user; send their access token "
@@ -182,7 +187,7 @@ class SessionOwners:
 
     async def _token_subject(self, scope: Scope) -> str | None:
         """The ``sub`` of a valid token on this request; ``None`` for none or an invalid one."""
-        token = _bearer(scope)
+        token = mcp_request(scope).bearer_token
         if not token:
             return None
         try:
@@ -216,17 +221,3 @@ def _jsonrpc_error(status: int, message: str, headers: dict[str, str] | None = N
     """A JSON-RPC error without request id, the shape the SDK gives its own session errors."""
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def _bearer(scope: Scope) -> str | None:
-    try:
-        return bearer_token_from(scope["headers"], scope.get("query_string", b""))
-    except BadRequest:
-        return None  # unreachable: the auth layer in front has already refused such a request
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None

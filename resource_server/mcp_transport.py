@@ -31,6 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.settings import Settings
 
+from .mcp_requests import request_header
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -77,7 +79,7 @@ class McpFrontDoor:
 
 def _json_media_types(scope: Scope) -> list[tuple[bytes, bytes]]:
     headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
-    content_type = Request(scope).headers.get("content-type", "")
+    content_type = request_header(scope, b"content-type") or ""
     if not content_type.lower().startswith("application/json"):
         content_type = "application/json"
     headers.append((b"content-type", content_type.encode("latin-1")))

@@ -13,7 +13,7 @@ there the AS's own metadata (RFC 8414). It is served at two URLs with the same c
 client asked about, and the AS puts the same string in ``aud``).
 
 ``scopes_supported`` lists the resource scopes — exactly the scopes the tools use, which is
-also the default set a 401 challenge asks for (:mod:`resource_server.tool_policy`). A client
+also the default set a 401 challenge asks for (:mod:`resource_server.tool_policies`). A client
 that finds no ``scope`` in a challenge asks for all of ``scopes_supported`` (MCP authorization,
 "Scope Selection Strategy"), so both routes lead to the same one sign-in. ``offline_access``
 stays out: it is no resource requirement (MCP authorization, "Refresh Tokens").
@@ -31,7 +31,7 @@ from starlette.routing import Route
 from shared.scopes import RESOURCE_SCOPES
 from shared.settings import Settings
 
-WELL_KNOWN = "/.well-known/oauth-protected-resource"
+from .paths import PROTECTED_RESOURCE_METADATA_PATH
 
 
 def metadata_document(settings: Settings) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def metadata_routes(settings: Settings) -> list[Route]:
         return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
 
     resource_path = urlsplit(settings.mcp_resource).path
-    paths = dict.fromkeys(
-        [WELL_KNOWN + resource_path, WELL_KNOWN]
-    )  # same path twice if MCP_RESOURCE has none
+    # The same path twice when MCP_RESOURCE has none: one route then.
+    well_known = PROTECTED_RESOURCE_METADATA_PATH
+    paths = dict.fromkeys([well_known + resource_path, well_known])
     return [Route(path, protected_resource_metadata, methods=["GET"]) for path in paths]

@@ -1,10 +1,11 @@
 """Access-token validation at the resource server (RFC 9068 §4, RFC 6750 §2.1).
 
-The one place where a bearer token becomes a verified caller. Everything a token must pass:
+The one place where a bearer token becomes a verified caller (a
+:class:`~resource_server.verified_tokens.VerifiedToken`). Everything a token must pass:
 
 1. It arrives in the ``Authorization: Bearer`` header (RFC 6750 §2.1) — the only method this
-   RS advertises (``bearer_methods_supported: ["header"]``). A token in the query string
-   (§2.3) would end up in logs and browser history, so such a request is refused outright.
+   RS advertises (``bearer_methods_supported: ["header"]``). :mod:`resource_server.mcp_requests`
+   takes it from there, and refuses a request with a token in the query string (§2.3).
 2. The header names the configured algorithm (``JWT_ALG``; never taken from the token, which
    defeats ``alg=none`` and the HS256-with-the-public-key confusion) and ``typ: at+jwt``.
 3. The signature verifies with the AS key for the token's ``kid`` from the cached JWKS
@@ -25,12 +26,8 @@ with it skips the signature check until it expires or its key leaves the JWK Set
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl
 
 from shared.jwks import hs256_key
 from shared.scopes import parse_scope
@@ -38,57 +35,7 @@ from shared.settings import Settings
 from shared.tokens import InvalidToken, read_header, verify_access_token
 
 from .jwks_cache import JwksCache, JwksUnavailable, UnknownKey
-from .verified_tokens import VerifiedTokenCache
-
-
-class BadRequest(Exception):
-    """A request that is malformed rather than unauthorized (RFC 6750 §3.1 ``invalid_request``)."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
-
-
-@dataclass(frozen=True)
-class VerifiedToken:
-    """What the tools may know about the caller: the claims of a token that passed every check."""
-
-    subject: str
-    client_id: str
-    scopes: frozenset[str]
-    expires_at: int
-    claims: Mapping[str, Any] = field(repr=False)  # read-only: one result serves many requests
-
-    @property
-    def expires_at_iso(self) -> str:
-        return datetime.fromtimestamp(self.expires_at, UTC).isoformat().replace("+00:00", "Z")
-
-    def has_scopes(self, required: Iterable[str]) -> bool:
-        return set(required) <= self.scopes
-
-
-def bearer_token_from(headers: Iterable[tuple[bytes, bytes]], query_string: bytes) -> str | None:
-    """The bearer token of a request (RFC 6750 §2.1), ``None`` when it carries none.
-
-    Raises :class:`BadRequest` for a token outside the header (§2.3, refused by this RS)
-    or for more than one ``Authorization`` header.
-    """
-    if any(
-        name == "access_token"
-        for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    ):
-        raise BadRequest(
-            "send the access token in the Authorization header; tokens in the URL are refused (RFC 6750 §2.3)"
-        )
-    values = [value for name, value in headers if name == b"authorization"]
-    if not values:
-        return None
-    if len(values) > 1:
-        raise BadRequest("send exactly one Authorization header")
-    scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None  # another scheme (e.g. Basic) is simply not a bearer credential
-    return token.strip()
+from .verified_tokens import VerifiedToken, VerifiedTokenCache
 
 
 class TokenVerifier:

@@ -9,11 +9,11 @@
 | ``notes_teaser`` | optional | ``notes:read``   |
 
 A client without a token is asked for all three scopes at once (``MCP_CHALLENGE_SCOPES``
-narrows that), so one sign-in covers every tool; :mod:`resource_server.tool_policy` explains why.
+narrows that), so one sign-in covers every tool; :mod:`resource_server.tool_policies` explains why.
 
 Each policy sits next to its tool (:meth:`ToolPolicies.tool`); the checks themselves happen
-before the tool runs, in :class:`resource_server.tool_policy.ToolAuthLayer`. So a tool
-body only asks :func:`~resource_server.tool_policy.caller` who is calling — an oauth2 tool
+before the tool runs, in :class:`resource_server.authorization.ToolAuthorization`. So a tool
+body only asks :func:`~resource_server.authorization.caller` who is calling — an oauth2 tool
 can rely on a verified token with its scopes being there. Results are structured
 (``structuredContent`` matching the advertised ``outputSchema``) with a short text for the
 model and for clients that do not read structured output.
@@ -34,15 +34,18 @@ from pydantic import BaseModel, Field
 from shared.scopes import NOTES_READ, NOTES_WRITE, PROFILE_READ, format_scope
 from shared.settings import Settings
 
+from .authorization import caller
 from .notes_store import (
     MAX_NOTE_CHARS,
     MAX_REQUEST_ID_CHARS,
     REQUEST_ID_PATTERN,
     Note,
     NoteRejected,
-    NotesStore,
+    Notes,
+    open_notes_store,
 )
-from .tool_policy import PUBLIC, ToolPolicies, VerifiedToken, caller, oauth2, optional
+from .tool_policies import PUBLIC, ToolPolicies, oauth2, optional
+from .verified_tokens import VerifiedToken
 from .widget import mcp_apps_extension, openai_widget_resource, widget_tool_meta
 
 SERVER_NAME = "mcp-oauth-demo"
@@ -124,13 +127,13 @@ class ServerState:
     """
 
     settings: Settings
-    notes: NotesStore = field(init=False)  # set by open(): no I/O until the app starts
+    notes: Notes = field(init=False)  # set by open(): no I/O until the app starts
 
-    def open(self) -> None:
-        self.notes = NotesStore.open(store=self.settings.store, data_dir=self.settings.data_dir)
+    async def open(self) -> None:
+        self.notes = await open_notes_store(self.settings)
 
-    def close(self) -> None:
-        self.notes.close()
+    async def close(self) -> None:
+        await self.notes.aclose()
 
 
 def _state(ctx: Context) -> ServerState:
@@ -139,9 +142,49 @@ def _state(ctx: Context) -> ServerState:
 
 def _signed_in(ctx: Context) -> VerifiedToken:
     token = caller(ctx)
-    if token is None:  # unreachable behind ToolAuthLayer; a guard should the layer ever be bypassed
+    if token is None:  # unreachable behind ToolAuthorization; a guard should the layer ever be bypassed
         raise ToolError("This tool needs sign-in.")
     return token
+
+
+def _claim(token: VerifiedToken, name: str) -> str | None:
+    """An optional string claim (``name``, ``email``): absent or not a string gives ``None``."""
+    value = token.claims.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _whoami(token: VerifiedToken) -> CallToolResult:
+    data = WhoAmIOut(
+        sub=token.subject,
+        name=_claim(token, "name"),
+        email=_claim(token, "email"),
+        client_id=token.client_id,
+        scopes=format_scope(token.scopes).split(),
+        expires_at=token.expires_at_iso,
+        expires_at_epoch=token.expires_at,
+    )
+    who = f"{data.name or data.sub} ({data.email or 'no email'})"
+    text = f"You are {who}, signed in through {data.client_id}; "
+    text += f"scopes: {' '.join(data.scopes) or '(none)'}; the token expires at {data.expires_at}."
+    return _result(data, text)
+
+
+async def _teaser(token: VerifiedToken | None, notes: Notes) -> CallToolResult:
+    """The public teaser for an anonymous caller; the caller's notes once signed in with ``notes:read``."""
+    if token is None:
+        data = TeaserOut(signed_in=False, teaser=TEASER, hint="Sign in to see your own notes.")
+        return _result(data, TEASER)
+    identity: dict[str, Any] = {
+        "signed_in": True,
+        "subject": token.subject,
+        "name": _claim(token, "name"),
+        "scopes": format_scope(token.scopes).split(),
+    }
+    if not token.has_scopes([NOTES_READ]):
+        hint = f"You are signed in without {NOTES_READ}; sign in again and allow it to see your notes."
+        return _result(TeaserOut(**identity, teaser=TEASER, hint=hint), f"{TEASER} {hint}")
+    listed = [NoteOut.of(note) for note in await notes.list(token.subject)]
+    return _result(TeaserOut(**identity, notes=listed), f"You have {len(listed)} note(s).")
 
 
 def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[ServerState], ToolPolicies]:
@@ -201,21 +244,7 @@ def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[
         annotations=read_only,
     )
     async def auth_whoami(ctx: Context) -> Annotated[CallToolResult, WhoAmIOut]:
-        token = _signed_in(ctx)
-        name, email = token.claims.get("name"), token.claims.get("email")
-        data = WhoAmIOut(
-            sub=token.subject,
-            name=name if isinstance(name, str) else None,
-            email=email if isinstance(email, str) else None,
-            client_id=token.client_id,
-            scopes=format_scope(token.scopes).split(),
-            expires_at=token.expires_at_iso,
-            expires_at_epoch=token.expires_at,
-        )
-        who = f"{data.name or data.sub} ({data.email or 'no email'})"
-        text = f"You are {who}, signed in through {data.client_id}; "
-        text += f"scopes: {' '.join(data.scopes) or '(none)'}; the token expires at {data.expires_at}."
-        return _result(data, text)
+        return _whoami(_signed_in(ctx))
 
     @policies.tool(
         server,
@@ -278,21 +307,6 @@ def build_mcp_server(settings: Settings, state: ServerState) -> tuple[MCPServer[
         annotations=read_only,
     )
     async def notes_teaser(ctx: Context) -> Annotated[CallToolResult, TeaserOut]:
-        token = caller(ctx)
-        if token is None:
-            data = TeaserOut(signed_in=False, teaser=TEASER, hint="Sign in to see your own notes.")
-            return _result(data, TEASER)
-        name = token.claims.get("name")
-        identity: dict[str, Any] = {
-            "signed_in": True,
-            "subject": token.subject,
-            "name": name if isinstance(name, str) else None,
-            "scopes": format_scope(token.scopes).split(),
-        }
-        if not token.has_scopes([NOTES_READ]):
-            hint = f"You are signed in without {NOTES_READ}; sign in again and allow it to see your notes."
-            return _result(TeaserOut(**identity, teaser=TEASER, hint=hint), f"{TEASER} {hint}")
-        notes = [NoteOut.of(note) for note in await _state(ctx).notes.list(token.subject)]
-        return _result(TeaserOut(**identity, notes=notes), f"You have {len(notes)} note(s).")
+        return await _teaser(caller(ctx), _state(ctx).notes)
 
     return server, policies

@@ -1,4 +1,8 @@
-"""Remembering tokens that passed every check, so a client pays for one signature check per token.
+"""Verified tokens: what a caller is once its token passed every check, and remembering that.
+
+:class:`VerifiedToken` is what the tools may know about the caller
+(:func:`resource_server.authorization.caller`); :mod:`resource_server.token_verifier` makes one.
+:class:`VerifiedTokenCache` remembers them, so a client pays for one signature check per token.
 
 A client sends the same access token with every call until it expires. Checking it again each
 time means an ECDSA (or RSA) signature check plus base64 and JSON decoding, which bench 1
@@ -26,14 +30,30 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .token_verifier import VerifiedToken
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 DEFAULT_MAX_ENTRIES = 1024
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What the tools may know about the caller: the claims of a token that passed every check."""
+
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: int
+    claims: Mapping[str, Any] = field(repr=False)  # read-only: one result serves many requests
+
+    @property
+    def expires_at_iso(self) -> str:
+        return datetime.fromtimestamp(self.expires_at, UTC).isoformat().replace("+00:00", "Z")
+
+    def has_scopes(self, required: Iterable[str]) -> bool:
+        return set(required) <= self.scopes
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ Two hosts, two resource conventions, one HTML template (:func:`widget.render_wid
 
 The page is self-contained (inline CSS and JS) and talks to the host bridge, never to the
 network, so both CSPs allow no domains at all. ``GET /widget`` serves the same page for a
-browser preview, where it calls ``/mcp`` itself and can sign itself in (see :mod:`widget`).
+browser preview (:data:`~resource_server.paths.WIDGET_PATH`), where it calls ``/mcp`` itself and can sign
+itself in (see :mod:`widget`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from starlette.responses import HTMLResponse
 
 from widget import WidgetHost, render_widget
 
+from .paths import MCP_PATH
+
 OPENAI_WIDGET_URI = "ui://widget/auth-demo.html"
 OPENAI_WIDGET_MIME_TYPE = "text/html+skybridge"
 MCP_APP_URI = "ui://widget/auth-demo-app.html"
@@ -39,7 +42,7 @@ WIDGET_DESCRIPTION = (
 
 @cache
 def _html(host: WidgetHost) -> str:
-    return render_widget(host=host)
+    return render_widget(host=host, mcp_path=MCP_PATH)
 
 
 def openai_widget_resource() -> FunctionResource:

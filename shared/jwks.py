@@ -30,7 +30,7 @@ MIN_HS256_SECRET_BYTES = 32
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-class KeyError_(ValueError):
+class UnusableKey(ValueError):
     """A key that cannot be loaded or does not fit its algorithm."""
 
 
@@ -49,13 +49,13 @@ class SigningKey:
     def public_jwk(self) -> dict[str, Any]:
         """The public JWK (RFC 7517 §4) with ``kid``, ``alg`` and ``use`` set."""
         if isinstance(self.private, bytes):
-            raise KeyError_("an HS256 secret has no public half and must never be published")
+            raise UnusableKey("an HS256 secret has no public half and must never be published")
         return _public_jwk(self.private.public_key(), self.alg) | {"kid": self.kid}
 
     def private_pem(self) -> bytes:
         """PKCS#8 PEM of the private key, for persistence with file mode 0600."""
         if isinstance(self.private, bytes):
-            raise KeyError_("an HS256 secret comes from JWT_SECRET and is never written to disk")
+            raise UnusableKey("an HS256 secret comes from JWT_SECRET and is never written to disk")
         return self.private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -84,7 +84,7 @@ def generate_signing_key(alg: str = "ES256") -> SigningKey:
     elif alg == "RS256":
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     else:
-        raise KeyError_(f"cannot generate a key pair for {alg!r}; use ES256 or RS256")
+        raise UnusableKey(f"cannot generate a key pair for {alg!r}; use ES256 or RS256")
     return SigningKey(kid=thumbprint(_public_jwk(private.public_key(), alg)), alg=alg, private=private)
 
 
@@ -93,12 +93,12 @@ def load_signing_key(pem: bytes, alg: str) -> SigningKey:
     try:
         private = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyError_(f"not a readable PEM private key ({exc})") from exc
+        raise UnusableKey(f"not a readable PEM private key ({exc})") from exc
     expected = ec.EllipticCurvePrivateKey if alg == "ES256" else rsa.RSAPrivateKey
     if not isinstance(private, expected):
-        raise KeyError_(f"the key is a {type(private).__name__}, which cannot sign {alg}")
+        raise UnusableKey(f"the key is a {type(private).__name__}, which cannot sign {alg}")
     if isinstance(private, ec.EllipticCurvePrivateKey) and not isinstance(private.curve, ec.SECP256R1):
-        raise KeyError_("ES256 needs a P-256 key")
+        raise UnusableKey("ES256 needs a P-256 key")
     return SigningKey(kid=thumbprint(_public_jwk(private.public_key(), alg)), alg=alg, private=private)
 
 
@@ -106,7 +106,7 @@ def hs256_key(secret: str) -> SigningKey:
     """The HS256 demo key from ``JWT_SECRET`` (refused when shorter than 32 bytes, RFC 7518 §3.2)."""
     raw = secret.encode()
     if len(raw) < MIN_HS256_SECRET_BYTES:
-        raise KeyError_(f"JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256")
+        raise UnusableKey(f"JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256")
     kid = "hs256-" + b64url(hashlib.sha256(b"kid:" + raw).digest())[:16]
     return SigningKey(kid=kid, alg="HS256", private=raw)
 
@@ -123,11 +123,11 @@ def verification_key(jwk: dict[str, Any], alg: str) -> Any:
     or ``alg`` does not fit it is refused, which closes the classic key-confusion attacks.
     """
     if jwk.get("alg") not in (None, alg):
-        raise KeyError_(f"key {jwk.get('kid')!r} is for {jwk.get('alg')}, not {alg}")
+        raise UnusableKey(f"key {jwk.get('kid')!r} is for {jwk.get('alg')}, not {alg}")
     try:
         return PyJWK(jwk, algorithm=alg).key
     except Exception as exc:  # PyJWK raises several types for malformed keys
-        raise KeyError_(f"key {jwk.get('kid')!r} is not a usable {alg} key ({exc})") from exc
+        raise UnusableKey(f"key {jwk.get('kid')!r} is not a usable {alg} key ({exc})") from exc
 
 
 # Members that only a private or symmetric JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1).

@@ -134,12 +134,32 @@ class SettingsFields(BaseSettings):
     oauth_fetch_host_overrides: Annotated[dict[str, tuple[str, int]], NoDecode] = Field(default_factory=dict)
     tool_auth_challenge: Literal["http", "result", "auto"] = "auto"
     # The scopes a 401 asks for, space-separated; empty means every scope the tools use
-    # (resource_server.tool_policy explains the strategy). See challenge_scopes.
+    # (resource_server.tool_policies explains the strategy). See challenge_scopes.
     mcp_challenge_scopes: str = ""
     jwt_alg: Literal["ES256", "RS256", "HS256"] = "ES256"
     jwt_secret: str | None = None
     data_dir: Path = Path(".data")
     store: Literal["sqlite", "memory"] = "sqlite"
+    # PostgreSQL for everything durable of both servers (postgresql://user:pass@host:5432/db),
+    # shared by every worker and instance; empty = SQLite files under DATA_DIR (or STORE=memory).
+    database_url: str = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                "DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/dbname), "
+                "or empty for SQLite under DATA_DIR"
+            )
+        return value
+
+    @property
+    def database_engine(self) -> Literal["postgresql", "sqlite", "memory"]:
+        """Which engine keeps the servers' durable state: DATABASE_URL wins over STORE."""
+        return "postgresql" if self.database_url else self.store
+
     # MCP sessions live in one process's memory, so with several RS workers (uvicorn reads
     # WEB_CONCURRENCY) or MCP_STATELESS=true the RS serves every request statelessly.
     web_concurrency: int = Field(1, ge=1, le=64)
@@ -326,4 +346,21 @@ def startup_warnings(settings: Settings) -> list[str]:
             "JWT_ALG=HS256 is a demo mode: tokens are signed with the shared JWT_SECRET, so anyone who "
             "has it can mint tokens; use JWT_ALG=ES256 (the default) anywhere but on one machine"
         )
+    if settings.database_engine == "memory" and settings.web_concurrency > 1:
+        warnings.append(
+            f"STORE=memory with WEB_CONCURRENCY={settings.web_concurrency}: each worker has a memory of its "
+            "own, so a client registered by one is unknown to the next; use STORE=sqlite or DATABASE_URL"
+        )
     return warnings
+
+
+def storage_description(settings: Settings) -> str:
+    """The startup banner's line on where state lives and how many processes share it."""
+    workers = f"{settings.web_concurrency} worker{'s' if settings.web_concurrency > 1 else ''}"
+    if settings.database_url:
+        from shared.postgres import describe
+
+        return f"PostgreSQL {describe(settings.database_url)}, {workers}"
+    if settings.store == "memory":
+        return f"in memory (STORE=memory: gone on exit), {workers}"
+    return f"SQLite under DATA_DIR={settings.data_dir}, {workers}"

@@ -105,7 +105,7 @@ def test_no_store_documents_are_fetched_every_time(as_client: TestClient, docume
 
 
 def test_cache_lifetime_is_capped(as_client: TestClient, documents: Documents) -> None:
-    fetcher = as_client.app.state.auth.clients.documents.fetcher  # type: ignore[attr-defined]
+    fetcher = as_client.app.state.context.clients.documents.fetcher  # type: ignore[attr-defined]
     assert fetcher.max_age("max-age=99999999") == fetcher.max_max_age_sec
     assert fetcher.max_age("") == fetcher.default_max_age_sec
 
@@ -164,7 +164,7 @@ def test_streamed_documents_are_cut_off_beyond_the_limit(as_client: TestClient, 
 
 
 def test_slow_hosts_are_given_up_on(as_client: TestClient, documents: Documents) -> None:
-    fetcher = as_client.app.state.auth.clients.documents.fetcher  # type: ignore[attr-defined]
+    fetcher = as_client.app.state.context.clients.documents.fetcher  # type: ignore[attr-defined]
     fetcher.timeout_sec = 0.2
 
     async def slow(_request: httpx.Request) -> httpx.Response:
@@ -241,7 +241,7 @@ def test_unresolvable_hosts_are_refused(as_client: TestClient, documents: Docume
     async def no_such_host(host: str, port: int) -> list[str]:
         raise OSError("Name or service not known")
 
-    as_client.app.state.auth.clients.documents.fetcher._resolve = no_such_host  # type: ignore[attr-defined]
+    as_client.app.state.context.clients.documents.fetcher._resolve = no_such_host  # type: ignore[attr-defined]
     assert_refused(authorize(as_client), "cannot resolve claude.ai")
 
 

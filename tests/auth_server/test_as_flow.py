@@ -6,6 +6,7 @@ from __future__ import annotations
 import jwt
 from starlette.testclient import TestClient
 
+from auth_server import paths
 from shared.jwks import verification_key
 from shared.pkce import make_pair
 from shared.scopes import OFFLINE_ACCESS, RESOURCE_SCOPES, format_scope
@@ -72,6 +73,26 @@ def test_metadata_lists_every_endpoint(as_client: TestClient) -> None:
         assert doc["authorization_response_iss_parameter_supported"] is True
 
 
+def test_metadata_and_cors_read_the_one_paths_table(as_client: TestClient) -> None:
+    doc = as_client.get(paths.METADATA).json()
+    assert doc["authorization_endpoint"] == ISSUER + paths.AUTHORIZE
+    assert doc["token_endpoint"] == ISSUER + paths.TOKEN
+    assert doc["registration_endpoint"] == ISSUER + paths.REGISTER
+    assert doc["revocation_endpoint"] == ISSUER + paths.REVOKE
+    assert doc["introspection_endpoint"] == ISSUER + paths.INTROSPECT
+    assert doc["jwks_uri"] == ISSUER + paths.JWKS
+    for path in paths.PUBLIC_ENDPOINTS:
+        preflight = as_client.options(
+            path, headers={"Origin": "https://inspector.example", "Access-Control-Request-Method": "POST"}
+        )
+        assert preflight.headers.get("access-control-allow-origin") == "*", path
+    for path in (paths.AUTHORIZE, paths.LOGIN, paths.CONSENT):
+        preflight = as_client.options(
+            path, headers={"Origin": "https://inspector.example", "Access-Control-Request-Method": "POST"}
+        )
+        assert "access-control-allow-origin" not in preflight.headers, path
+
+
 def test_other_well_known_paths_are_404_with_cors(as_client: TestClient) -> None:
     response = as_client.get("/.well-known/oauth-protected-resource", headers={"Origin": "https://x.example"})
     assert response.status_code == 404
@@ -84,8 +105,24 @@ def test_cors_preflight_on_token_endpoint(as_client: TestClient) -> None:
         "/oauth2/token",
         headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"},
     )
-    assert response.status_code == 204
+    # Starlette's CORSMiddleware answers a preflight with 200 (any 2xx passes, Fetch standard).
+    assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed and "mcp-protocol-version" in allowed
+    assert response.headers["access-control-max-age"] == "86400"
+
+
+def test_pages_get_no_cors(as_client: TestClient) -> None:
+    # The login and consent pages are navigations: no site may read them with fetch.
+    response = as_client.get("/oauth2/login?request_id=x", headers={"Origin": "https://x.example"})
+    assert "access-control-allow-origin" not in response.headers
+    response = as_client.post(
+        "/oauth2/token", data={"grant_type": "nope"}, headers={"Origin": "https://x.example"}
+    )
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-expose-headers"] == "WWW-Authenticate"
 
 
 def test_whole_flow(as_client: TestClient) -> None:

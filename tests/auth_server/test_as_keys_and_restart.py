@@ -57,14 +57,25 @@ def test_restart_keeps_clients_refresh_tokens_and_keys(make_client: Any, tmp_pat
 
 
 def test_data_files_are_private(as_client: TestClient, tmp_path: Path) -> None:
-    for name in (DATABASE_NAME, "session_secret"):
-        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+    assert stat.S_IMODE(os.stat(tmp_path / DATABASE_NAME).st_mode) == 0o600
+    # The session secret is in the database, which every worker shares: no file of its own.
+    assert not (tmp_path / "session_secret").exists()
+
+
+def test_a_session_secret_file_of_an_older_version_is_kept(make_client: Any, tmp_path: Path) -> None:
+    """Upgrading keeps the browser sessions signed with the secret an older version wrote to DATA_DIR."""
+    (tmp_path / "session_secret").write_text("k" * 43)
+    first = make_client()
+    assert first.app.state.context.sessions.secret == b"k" * 43  # type: ignore[attr-defined]
+    first.__exit__(None, None, None)
+    (tmp_path / "session_secret").unlink()
+    assert make_client().app.state.context.sessions.secret == b"k" * 43  # type: ignore[attr-defined]
 
 
 def test_database_stores_only_hashes(as_client: TestClient, tmp_path: Path) -> None:
     tokens = get_tokens(as_client)
     confidential = register_client(as_client, token_endpoint_auth_method="client_secret_basic")
-    as_client.app.state.auth.store._conn.execute("PRAGMA wal_checkpoint(FULL)")  # type: ignore[attr-defined]
+    as_client.app.state.context.store._conn.execute("PRAGMA wal_checkpoint(FULL)")  # type: ignore[attr-defined]
     raw = b"".join(path.read_bytes() for path in tmp_path.glob(DATABASE_NAME + "*"))
     for secret in (
         tokens.refresh_token,
@@ -102,10 +113,10 @@ def test_rotation_keeps_the_old_key_published(
 
 
 def test_retired_keys_leave_the_jwks(as_client: TestClient) -> None:
-    store = as_client.app.state.auth.store  # type: ignore[attr-defined]
+    store = as_client.app.state.context.store  # type: ignore[attr-defined]
     old_kid = kids(as_client)[0]
-    as_client.app.state.auth.keys.rotate()  # type: ignore[attr-defined]
-    store.retire_signing_key(old_kid, 1)  # pretend the retirement time has passed
+    as_client.portal.call(as_client.app.state.context.keys.rotate)  # type: ignore[attr-defined]
+    as_client.portal.call(store.retire_signing_key, old_kid, 1)  # pretend the retirement time has passed
     store._conn.execute("UPDATE signing_keys SET retire_at = 1 WHERE kid = ?", (old_kid,))
     assert old_kid not in kids(as_client) and len(kids(as_client)) == 1
 

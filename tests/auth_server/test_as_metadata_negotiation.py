@@ -29,7 +29,7 @@ JWKS_URI = "https://claude.ai/oauth/jwks.json"
 
 def client_of(as_client: TestClient) -> Any:
     """The client as the AS stored it after reading the document."""
-    return as_client.portal.call(as_client.app.state.auth.clients.find, CLAUDE)  # type: ignore[attr-defined]
+    return as_client.portal.call(as_client.app.state.context.clients.find, CLAUDE)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def test_confidential_registration_returns_the_secret_once_and_stores_its_hash(a
     body = register(as_client).json()  # RFC 7591 §2: the default method is client_secret_basic
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     assert body["client_secret_expires_at"] == 0
-    stored = as_client.app.state.auth.store.get_client(body["client_id"])  # type: ignore[attr-defined]
+    stored = as_client.portal.call(as_client.app.state.context.store.get_client, body["client_id"])  # type: ignore[attr-defined]
     assert stored.secret_hash == secret_hash(body["client_secret"])
     assert body["client_secret"] not in str(stored.metadata)
     assert stored.registration_token_hash == secret_hash(body["registration_access_token"])

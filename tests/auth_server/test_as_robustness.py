@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from auth_server import paths
 from auth_server.app import create_app
-from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, register_client
+from shared.pkce import make_pair
+from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, authorize_params, query_of, register_client
 from tests.auth_server.as_support import make_settings
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -30,13 +32,13 @@ GARBAGE_BODIES: list[tuple[bytes, dict[str, str]]] = [
     (b"x", {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": "abc"}),
 ]
 POST_PATHS = [
-    "/oauth2/token",
-    "/oauth2/revoke",
-    "/oauth2/introspect",
-    "/oauth2/register",
-    "/oauth2/login",
-    "/oauth2/consent",
-    "/oauth2/logout",
+    paths.TOKEN,
+    paths.REVOKE,
+    paths.INTROSPECT,
+    paths.REGISTER,
+    paths.LOGIN,
+    paths.CONSENT,
+    paths.LOGOUT,
 ]
 
 
@@ -179,3 +181,29 @@ def test_the_catch_all_handler_hides_details(tmp_path: Any) -> None:
     }
     assert "secret" not in response.text
     assert app.state.unexpected_errors == 1
+
+
+def _rfc_6749_description(description: str) -> bool:
+    # RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E.
+    return all(0x20 <= ord(ch) <= 0x7E and ch not in '"\\' for ch in description)
+
+
+def test_error_descriptions_use_only_the_characters_rfc_6749_allows(
+    as_client: TestClient,
+) -> None:
+    sent = 'tökén"\\'
+    response = as_client.post("/oauth2/token", data={"grant_type": sent})
+    assert response.status_code == 400
+    description = response.json()["error_description"]
+    assert response.json()["error"] == "unsupported_grant_type"
+    assert _rfc_6749_description(description), description
+    assert "U+00F6" in description and "U+005C" in description  # the client still sees what it sent
+
+    client = register_client(as_client, redirect_uris=[LOOPBACK_REDIRECT])
+    params = authorize_params(client["client_id"], make_pair()[1], response_type=sent)
+    redirect = as_client.get("/oauth2/authorize", params=params, follow_redirects=False)
+    assert redirect.status_code == 303
+    query = query_of(redirect.headers["location"])
+    assert query["error"] == "unsupported_response_type"
+    assert _rfc_6749_description(query["error_description"]), query["error_description"]
+    assert "U+00F6" in query["error_description"]

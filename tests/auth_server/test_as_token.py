@@ -3,6 +3,7 @@ single-use codes, refresh rotation and every OAuth error (RFC 6749 §5.2, RFC 70
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -193,7 +194,7 @@ def test_concurrent_redemptions_cannot_both_succeed(as_client: TestClient, tmp_p
     def redeem(index: int, store: SqliteStore) -> None:
         grant = GrantRecord(f"grant-{index}", client["client_id"], "user_alex", "notes:read", "r", 0)
         barrier.wait()
-        results.append(store.redeem_code(code_hash, grant, f"jti-{index}", 0))
+        results.append(asyncio.run(store.redeem_code(code_hash, grant, f"jti-{index}", 0)))
 
     threads = [threading.Thread(target=redeem, args=pair) for pair in enumerate(stores)]
     for thread in threads:
@@ -201,7 +202,7 @@ def test_concurrent_redemptions_cannot_both_succeed(as_client: TestClient, tmp_p
     for thread in threads:
         thread.join()
     for store in stores:
-        store.close()
+        asyncio.run(store.close())
     assert sorted(results) == [False] * 7 + [True]
 
 
@@ -271,7 +272,8 @@ def test_concurrent_refreshes_leave_exactly_one_live_refresh_token(
     """Eight connections to one database present the same token at once."""
     tokens = get_tokens(as_client)
     token_hash = secret_hash(tokens.refresh_token)
-    grant_id = as_client.app.state.auth.store.get_refresh_token(token_hash).grant_id  # type: ignore[attr-defined]
+    store = as_client.app.state.context.store  # type: ignore[attr-defined]
+    grant_id = as_client.portal.call(store.get_refresh_token, token_hash).grant_id  # type: ignore[union-attr]
     stores = [SqliteStore.open(tmp_path / "auth_server.sqlite3") for _ in range(8)]
     barrier, results = threading.Barrier(len(stores)), []
     now = int(time.time())
@@ -279,7 +281,7 @@ def test_concurrent_refreshes_leave_exactly_one_live_refresh_token(
     def rotate(index: int, store: SqliteStore) -> None:
         successor = RefreshTokenRecord(f"successor-{index}", grant_id, now + 3600)
         barrier.wait()
-        results.append(store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC))
+        results.append(asyncio.run(store.rotate_refresh_token(token_hash, successor, now, RETRY_WINDOW_SEC)))
 
     threads = [threading.Thread(target=rotate, args=pair) for pair in enumerate(stores)]
     for thread in threads:
@@ -293,7 +295,7 @@ def test_concurrent_refreshes_leave_exactly_one_live_refresh_token(
         )
     ]
     for store in stores:
-        store.close()
+        asyncio.run(store.close())
     assert len(results) == 8 and len(live) == 1 and live[0].startswith("successor-")
 
 
@@ -312,15 +314,15 @@ def test_databases_from_before_the_retry_window_are_migrated(tmp_path: Any) -> N
     conn.close()
     store = SqliteStore.open(path)
     try:
-        assert store.get_refresh_token("old") == RefreshTokenRecord("old", "g", 9999999999)
+        assert asyncio.run(store.get_refresh_token("old")) == RefreshTokenRecord("old", "g", 9999999999)
         now = int(time.time())
-        assert store.rotate_refresh_token(
-            "old", RefreshTokenRecord("new", "g", now + 60), now, RETRY_WINDOW_SEC
+        assert asyncio.run(
+            store.rotate_refresh_token("old", RefreshTokenRecord("new", "g", now + 60), now, RETRY_WINDOW_SEC)
         )
-        assert store.get_refresh_token("old").successor_hash == "new"  # type: ignore[union-attr]
+        assert asyncio.run(store.get_refresh_token("old")).successor_hash == "new"  # type: ignore[union-attr]
     finally:
-        store.close()
-    SqliteStore.open(path).close()  # a second open finds nothing to add
+        asyncio.run(store.close())
+    asyncio.run(SqliteStore.open(path).close())  # a second open finds nothing to add
 
 
 def test_refresh_may_narrow_but_not_widen_scope(as_client: TestClient) -> None:

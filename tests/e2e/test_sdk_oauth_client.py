@@ -9,7 +9,7 @@ The test's redirect handler hands the authorization URL to the project's user ag
 plays the demo user and gives the code to the SDK's callback handler.
 
 The SDK asks for exactly the scopes a 401 names. The RS's 401 names the app's whole sign-in set
-(:mod:`resource_server.tool_policy`), so one sign-in covers all five tools — with a 401 naming
+(:mod:`resource_server.tool_policies`), so one sign-in covers all five tools — with a 401 naming
 only the called tool's scope, the same five calls took three sign-ins. A token narrowed on
 purpose still steps up: 403 ``insufficient_scope`` names the granted plus the missing scopes,
 and the SDK re-authorizes for the union (SEP-2350), asking for nothing the call does not need.

@@ -25,14 +25,15 @@ import jwt
 from starlette.testclient import TestClient
 
 from mcp_oauth_demo.constants import MCP_HEADERS
+from resource_server.paths import MCP_PATH, PROTECTED_RESOURCE_METADATA_PATH
 from shared.jwks import SigningKey, generate_signing_key, jwks_document
 from shared.settings import Settings, load_settings
 from shared.tokens import mint_access_token
 
 ISSUER = "http://localhost:4000"
 RS_BASE_URL = "http://localhost:3000"
-RESOURCE = RS_BASE_URL + "/mcp"
-METADATA_URL = RS_BASE_URL + "/.well-known/oauth-protected-resource/mcp"
+RESOURCE = RS_BASE_URL + MCP_PATH
+METADATA_URL = RS_BASE_URL + PROTECTED_RESOURCE_METADATA_PATH + MCP_PATH
 JWKS_URI = ISSUER + "/oauth2/jwks"
 # The revision most requests speak: the oldest with the MCP-Protocol-Version header and without
 # batching (MCP 2025-06-18), which every older-client compatibility path of the RS must serve.
@@ -140,7 +141,7 @@ class Rpc:
         body: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
         if params is not None:
             body["params"] = params
-        return self.client.post("/mcp", content=json.dumps(body), headers=all_headers)
+        return self.client.post(MCP_PATH, content=json.dumps(body), headers=all_headers)
 
     def call(self, tool: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
         return self.post("tools/call", {"name": tool, "arguments": arguments or {}}, **kwargs)
@@ -186,7 +187,7 @@ def open_session(rs: RunningRS, token: str | None = None) -> dict[str, str]:
     assert response.status_code == 200, response.text
     session = {"Mcp-Session-Id": response.headers["mcp-session-id"], "Mcp-Protocol-Version": SESSION_PROTOCOL}
     notified = rs.client.post(
-        "/mcp",
+        MCP_PATH,
         json={"jsonrpc": "2.0", "method": "notifications/initialized"},
         headers={**MCP_HEADERS, **session},
     )

@@ -1,6 +1,6 @@
 """Per-tool OAuth policy: status codes, WWW-Authenticate challenges and ``_meta`` in every mode.
 
-The scope a challenge names follows :mod:`resource_server.tool_policy`: a 401 asks for the app's
+The scope a challenge names follows :mod:`resource_server.tool_policies`: a 401 asks for the app's
 whole sign-in set (here every scope), a 403 for the token's scopes plus the missing ones;
 ``tests/resource_server/test_rs_challenge_scopes.py`` covers that strategy on its own.
 """

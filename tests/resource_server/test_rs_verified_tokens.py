@@ -85,7 +85,7 @@ def test_scopes_come_from_the_cached_token_not_from_the_call(rs: RunningRS) -> N
 
 
 def _verified(expires_at: int = 2_000) -> Any:
-    from resource_server.token_verifier import VerifiedToken
+    from resource_server.verified_tokens import VerifiedToken
 
     return VerifiedToken(
         subject="user-alex", client_id="c", scopes=frozenset({"notes:read"}), expires_at=expires_at, claims={}

@@ -117,7 +117,7 @@ def test_assertion_signed_with_a_key_the_client_never_published(chatgpt: Pending
 
 
 def test_unknown_kid_is_looked_up_once_then_refused(chatgpt: PendingCode, documents: Documents) -> None:
-    keys = chatgpt.http.app.state.auth.assertions.keys  # type: ignore[attr-defined]
+    keys = chatgpt.http.app.state.context.assertions.keys  # type: ignore[attr-defined]
     now = [1000.0]
     keys._clock = lambda: now[0]
     assert_still_redeemable(chatgpt)  # caches the key set
@@ -133,7 +133,7 @@ def test_unknown_kid_is_looked_up_once_then_refused(chatgpt: PendingCode, docume
 
 
 def test_a_rotated_key_is_found_with_one_refetch(chatgpt: PendingCode, documents: Documents) -> None:
-    keys = chatgpt.http.app.state.auth.assertions.keys  # type: ignore[attr-defined]
+    keys = chatgpt.http.app.state.context.assertions.keys  # type: ignore[attr-defined]
     now = [1000.0]
     keys._clock = lambda: now[0]
     assert_still_redeemable(chatgpt)
@@ -269,13 +269,14 @@ def test_replayed_assertion_is_refused_after_a_restart(
 
 
 def test_used_jtis_are_purged_once_expired(as_client: TestClient) -> None:
-    store = as_client.app.state.auth.store  # type: ignore[attr-defined]
+    store = as_client.app.state.context.store  # type: ignore[attr-defined]
     now = int(time.time())
-    assert store.use_client_assertion_jti(CLIENT_ID, "old", now - 10)
-    assert store.use_client_assertion_jti(CLIENT_ID, "live", now + 60)
-    store.purge_expired(now)
-    assert store.use_client_assertion_jti(CLIENT_ID, "old", now + 60)  # gone, so usable again
-    assert not store.use_client_assertion_jti(CLIENT_ID, "live", now + 60)
+    call = as_client.portal.call
+    assert call(store.use_client_assertion_jti, CLIENT_ID, "old", now - 10)
+    assert call(store.use_client_assertion_jti, CLIENT_ID, "live", now + 60)
+    call(store.purge_expired, now)
+    assert call(store.use_client_assertion_jti, CLIENT_ID, "old", now + 60)  # gone, so usable again
+    assert not call(store.use_client_assertion_jti, CLIENT_ID, "live", now + 60)
 
 
 # --- the wrong way to authenticate ------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_a_published_document_completes_the_whole_flow(
     jwks_fetches = [url for url in documents.fetches if url == document.get("jwks_uri")]
     assert len(jwks_fetches) == (1 if signs else 0)  # one fetch, then the cached key set
     rs = start_rs()
-    rs.fake_as.keys = [as_client.app.state.auth.keys.current()]  # type: ignore[attr-defined]
+    rs.fake_as.keys = [as_client.portal.call(as_client.app.state.context.keys.current)]  # type: ignore[attr-defined]
     for token in (first["access_token"], refreshed["access_token"]):
         response = rs.rpc.call("notes_list", token=token)
         assert response.status_code == 200, response.text
@@ -126,6 +126,6 @@ def test_claudes_extra_grant_type_is_ignored_not_refused(as_client: TestClient, 
     serve_client(documents, document)
     code, _verifier = authorize(as_client, document["client_id"], document["redirect_uris"][0])
     assert code
-    directory = as_client.app.state.auth.clients  # type: ignore[attr-defined]
+    directory = as_client.app.state.context.clients  # type: ignore[attr-defined]
     client = as_client.portal.call(directory.find, document["client_id"])  # type: ignore[union-attr]
     assert client.grant_types == ["authorization_code", "refresh_token"]

@@ -10,12 +10,15 @@ flood takes a few dozen requests; each attacker is its own browser at its own ad
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from auth_server.sessions import PendingRequests, PendingRequestsFull
+from auth_server.store import SqliteStore
 from shared.pkce import make_pair
 from tests.auth_server.as_flow_helpers import (
     authorize_params,
@@ -35,7 +38,7 @@ def browser_at(as_client: TestClient, address: str) -> TestClient:
 
 @pytest.fixture
 def pending(as_client: TestClient) -> PendingRequests:
-    table: PendingRequests = as_client.app.state.auth.pending  # type: ignore[attr-defined]
+    table: PendingRequests = as_client.app.state.context.pending  # type: ignore[attr-defined]
     table.max_per_source, table.max_per_client, table.max_entries = 5, 12, 20
     return table
 
@@ -59,7 +62,9 @@ def test_a_flood_from_one_address_drops_only_its_own_oldest_requests(
     in_progress = begin(victim, client_id).headers["location"]
     flood = [begin(attacker, client_id) for _ in range(4 * pending.max_per_source)]
     assert all(response.status_code == 303 for response in flood)  # the flood is not refused…
-    assert len(pending) == 1 + pending.max_per_source  # …it just cycles through its own bucket
+    assert (
+        as_client.portal.call(pending.count) == 1 + pending.max_per_source
+    )  # …it just cycles through its own bucket
     assert "code" in finish(victim, in_progress)
     # The attacker's first request went, its last one stayed.
     assert "expired" in attacker.get(flood[0].headers["location"]).text
@@ -99,7 +104,7 @@ def test_the_global_cap_refuses_with_503_and_evicts_nobody(
         attacker = browser_at(as_client, f"203.0.113.{n}")
         answers += [begin(attacker, client_id) for _ in range(pending.max_per_source)]
     refused = [response for response in answers if response.status_code != 303]
-    assert len(pending) == pending.max_entries
+    assert as_client.portal.call(pending.count) == pending.max_entries
     assert len(refused) == 25 - (pending.max_entries - 1)
     for response in refused:
         assert response.status_code == 503 and "location" not in response.headers
@@ -108,36 +113,53 @@ def test_the_global_cap_refuses_with_503_and_evicts_nobody(
     assert "code" in finish(victim, in_progress)
 
 
+@dataclass(frozen=True)
+class Item:
+    name: str
+
+
+def table_of(clock: Any = None) -> PendingRequests[Item]:
+    """A table on a store of its own (in memory), with a clock the test moves."""
+    store = SqliteStore.in_memory()
+    return PendingRequests(store, Item, clock=clock) if clock else PendingRequests(store, Item)
+
+
 def test_requests_expire_and_free_their_slots() -> None:
-    now = [0.0]
-    table: PendingRequests[str] = PendingRequests(clock=lambda: now[0])
-    table.max_per_client = 2
-    first = table.add("a", "sid", client_id="c", source="s1")
-    now[0] = 100.0
-    second = table.add("b", "sid", client_id="c", source="s2")
-    with pytest.raises(PendingRequestsFull) as refused:
-        table.add("c", "sid", client_id="c", source="s3")
-    assert refused.value.retry_after == table.ttl_sec - 100 + 1  # when the oldest, "a", expires
-    now[0] = table.ttl_sec - 10.0
-    with pytest.raises(PendingRequestsFull) as refused:
-        table.add("c", "sid", client_id="c", source="s3")
-    assert refused.value.retry_after == 11
-    now[0] = table.ttl_sec + 0.5
-    assert table.get(first, "sid") is None and table.get(second, "sid") == "b"
-    table.add("c", "sid", client_id="c", source="s3")
-    assert len(table) == 2
+    async def scenario() -> None:
+        now = [0.0]
+        table = table_of(lambda: now[0])
+        table.max_per_client = 2
+        first = await table.add(Item("a"), "sid", client_id="c", source="s1")
+        now[0] = 100.0
+        second = await table.add(Item("b"), "sid", client_id="c", source="s2")
+        with pytest.raises(PendingRequestsFull) as refused:
+            await table.add(Item("c"), "sid", client_id="c", source="s3")
+        assert refused.value.retry_after == table.ttl_sec - 100 + 1  # when the oldest, "a", expires
+        now[0] = table.ttl_sec - 10.0
+        with pytest.raises(PendingRequestsFull) as refused:
+            await table.add(Item("c"), "sid", client_id="c", source="s3")
+        assert refused.value.retry_after == 11
+        now[0] = table.ttl_sec + 0.5
+        assert await table.get(first, "sid") is None and await table.get(second, "sid") == Item("b")
+        await table.add(Item("c"), "sid", client_id="c", source="s3")
+        assert await table.count() == 2
+
+    asyncio.run(scenario())
 
 
 def test_a_refused_request_does_not_cost_its_address_a_row() -> None:
-    table: PendingRequests[str] = PendingRequests()
-    table.max_per_source, table.max_per_client = 2, 2
-    own = [table.add(name, "sid", client_id="c1", source="s") for name in ("s-0", "s-1")]
-    table.add("t-0", "sid", client_id="c2", source="t1")
-    table.add("t-1", "sid", client_id="c2", source="t2")
-    # s is at its bound and c2 is full: the request is refused, and s keeps both its rows.
-    with pytest.raises(PendingRequestsFull):
-        table.add("s-2", "sid", client_id="c2", source="s")
-    assert [table.get(request_id, "sid") for request_id in own] == ["s-0", "s-1"]
-    # For a client with room, s's next request replaces s's own oldest.
-    table.add("s-3", "sid", client_id="c1", source="s")
-    assert [table.get(request_id, "sid") for request_id in own] == [None, "s-1"]
+    async def scenario() -> None:
+        table = table_of()
+        table.max_per_source, table.max_per_client = 2, 2
+        own = [await table.add(Item(name), "sid", client_id="c1", source="s") for name in ("s-0", "s-1")]
+        await table.add(Item("t-0"), "sid", client_id="c2", source="t1")
+        await table.add(Item("t-1"), "sid", client_id="c2", source="t2")
+        # s is at its bound and c2 is full: the request is refused, and s keeps both its rows.
+        with pytest.raises(PendingRequestsFull):
+            await table.add(Item("s-2"), "sid", client_id="c2", source="s")
+        assert [await table.get(request_id, "sid") for request_id in own] == [Item("s-0"), Item("s-1")]
+        # For a client with room, s's next request replaces s's own oldest.
+        await table.add(Item("s-3"), "sid", client_id="c1", source="s")
+        assert [await table.get(request_id, "sid") for request_id in own] == [None, Item("s-1")]
+
+    asyncio.run(scenario())

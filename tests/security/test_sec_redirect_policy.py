@@ -116,7 +116,7 @@ def test_consent_post_rechecks_the_policy_before_issuing_a_code(as_client: TestC
     response = start_authorization(as_client, authorize_params(client["client_id"], challenge))
     consent_url = login(as_client, response.headers["location"]).headers["location"]
     page = as_client.get(consent_url)
-    context = as_client.app.state.auth  # type: ignore[attr-defined]
+    context = as_client.app.state.context  # type: ignore[attr-defined]
     context.redirect_policy = RefusingPolicy()
     approved = as_client.post(
         "/oauth2/consent", data=hidden_fields(page.text) | {"action": "approve"}, follow_redirects=False
@@ -131,6 +131,6 @@ def test_deny_is_also_held_to_the_policy(as_client: TestClient) -> None:
     _, challenge = make_pair()
     response = start_authorization(as_client, authorize_params(client["client_id"], challenge))
     consent_url = login(as_client, response.headers["location"]).headers["location"]
-    as_client.app.state.auth.redirect_policy = RefusingPolicy()  # type: ignore[attr-defined]
+    as_client.app.state.context.redirect_policy = RefusingPolicy()  # type: ignore[attr-defined]
     denied = consent(as_client, consent_url, action="deny")
     assert denied.status_code == 400 and "location" not in denied.headers

@@ -113,8 +113,8 @@ def test_as_introspection_calls_a_token_with_a_malformed_claim_inactive(
     as_client: TestClient, claim: str, value: Any
 ) -> None:
     """Signed by the AS's own current key: only the claim's type is wrong."""
-    context = as_client.app.state.auth  # type: ignore[attr-defined]
-    key = context.keys.ensure_current()
+    context = as_client.app.state.context  # type: ignore[attr-defined]
+    key = as_client.portal.call(context.keys.ensure_current)
     settings = context.settings
     now = int(time.time())
     claims = {

@@ -41,3 +41,22 @@ def test_misconfiguration_is_one_line_naming_the_variable(overrides: dict, varia
         load_settings(_env_file=None, **overrides)
     message = str(info.value)
     assert variable in message and "\n" not in message
+
+
+def test_database_url_selects_postgresql_and_names_itself_without_the_password() -> None:
+    from shared.settings import storage_description
+
+    settings = load_settings(_env_file=None, database_url="postgresql://mcp:hunter2@db.internal:5433/demo")
+    assert settings.database_engine == "postgresql"
+    assert storage_description(settings) == "PostgreSQL db.internal:5433/demo, 1 worker"
+    assert load_settings(_env_file=None, store="memory").database_engine == "memory"
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a PostgreSQL URL"):
+        load_settings(_env_file=None, database_url="mysql://db/demo")
+
+
+def test_memory_store_with_several_workers_is_warned_about() -> None:
+    from shared.settings import startup_warnings
+
+    (warning,) = startup_warnings(load_settings(_env_file=None, store="memory", web_concurrency=2))
+    assert "STORE=memory with WEB_CONCURRENCY=2" in warning and "DATABASE_URL" in warning
+    assert startup_warnings(load_settings(_env_file=None, store="sqlite", web_concurrency=2)) == []

@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from shared.jwks import (
-    KeyError_,
+    UnusableKey,
     generate_signing_key,
     hs256_key,
     jwks_document,
@@ -41,9 +41,9 @@ def test_round_trip_through_published_jwk(alg: str) -> None:
 def test_pem_persistence_keeps_kid() -> None:
     key = generate_signing_key("ES256")
     assert load_signing_key(key.private_pem(), "ES256").kid == key.kid
-    with pytest.raises(KeyError_):
+    with pytest.raises(UnusableKey):
         load_signing_key(key.private_pem(), "RS256")
-    with pytest.raises(KeyError_):
+    with pytest.raises(UnusableKey):
         load_signing_key(b"not a pem", "ES256")
 
 
@@ -79,7 +79,7 @@ def test_rejections() -> None:
 
 
 def test_hs256_demo_key() -> None:
-    with pytest.raises(KeyError_):
+    with pytest.raises(UnusableKey):
         hs256_key("too short")
     key = hs256_key("s" * 32)
     token, _ = _mint(key)
