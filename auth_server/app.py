@@ -42,7 +42,7 @@ from auth_server.pages import Pages
 from auth_server.public_fetch import PublicFetcher, Resolver
 from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
-from auth_server.store import open_store
+from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
 from shared.settings import Settings, get_settings
 

@@ -18,6 +18,7 @@ import anyio.lowlevel
 import pytest
 from store_engines import Engine
 
+from auth_server.storage import open_store
 from auth_server.store import (
     ClientRecord,
     CodeRecord,
@@ -27,7 +28,6 @@ from auth_server.store import (
     PendingRecord,
     RefreshTokenRecord,
     Store,
-    open_store,
 )
 from shared.settings import load_settings
 
