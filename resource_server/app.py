@@ -39,6 +39,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from shared.settings import Settings, get_settings
+from shared.trace.middleware import TraceMiddleware
 
 from .jwks_cache import JwksCache
 from .mcp_sessions import SessionRouter
@@ -161,7 +162,8 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
         expose_headers=CORS_EXPOSE_HEADERS,
         max_age=600,
     )
-    app.add_middleware(SecurityHeaders)  # added last, so outermost: CORS preflights get it too
+    app.add_middleware(SecurityHeaders)  # CORS preflights get it too
+    app.add_middleware(TraceMiddleware, server="rs", settings=settings)  # outermost: records every exchange
     return app
 
 

@@ -1,0 +1,193 @@
+"""Where trace events live: ``DATA_DIR/trace.sqlite3``, shared by both servers, bounded.
+
+Both processes append to one SQLite file (WAL: the AS's ``/trace`` reads while the RS writes),
+so the AS can show a connection's whole story although half of it happened at the RS. The table
+keeps the newest ``TRACE_MAX_EVENTS`` events and none older than ``TRACE_MAX_AGE_SEC``; the
+bound is applied after every batch, by whichever process wrote it.
+
+A request never waits for SQLite. :class:`TraceRecorder` takes the raw exchange onto an
+in-memory queue (a ``deque`` append) and a daemon thread, every :data:`FLUSH_INTERVAL_SEC`,
+turns the queued exchanges into events (:func:`shared.trace.extract.to_event`), writes them in
+one transaction and, with ``LOG_FORMAT=json``, prints each as one JSON line on stderr. The
+queue is bounded too: under a flood the oldest unwritten exchanges are dropped, not the server.
+
+With ``STORE=memory`` the events stay in the process's memory (each server then sees only its own).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sqlite3
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from shared.settings import Settings
+from shared.sqlite import open_database, open_memory_database
+
+from .events import Event
+from .extract import Exchange, to_event
+
+TRACE_FILE = "trace.sqlite3"
+FLUSH_INTERVAL_SEC = 0.2
+MAX_QUEUED = 10_000
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trace_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    server TEXT NOT NULL,
+    client_id TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trace_events_time ON trace_events (time);
+"""
+
+
+class TraceStore:
+    """The bounded event table; every method is safe to call from any thread."""
+
+    def __init__(self, conn: sqlite3.Connection, *, max_events: int, max_age_sec: float) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.max_events = max_events
+        self.max_age_sec = max_age_sec
+
+    def add(self, events: list[Event]) -> None:
+        """Append ``events`` (in one transaction), give each its ``id``, then apply the bounds."""
+        if not events:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for event in events:
+                    cursor = self._conn.execute(
+                        "INSERT INTO trace_events (time, server, client_id, data) VALUES (?, ?, ?, ?)",
+                        (event["time"], event["server"], event.get("client_id"), json.dumps(event)),
+                    )
+                    event["id"] = cursor.lastrowid
+                self._conn.execute(
+                    "DELETE FROM trace_events WHERE time < ?", (time.time() - self.max_age_sec,)
+                )
+                self._conn.execute(
+                    "DELETE FROM trace_events WHERE id <= (SELECT MAX(id) FROM trace_events) - ?",
+                    (self.max_events,),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def events(self, since: float | None = None, limit: int = 5000) -> list[Event]:
+        """Events newer than ``since`` (Unix seconds), oldest first, at most the newest ``limit``."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, data FROM (SELECT id, time, data FROM trace_events WHERE time > ? "
+                "ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id",
+                (since if since is not None else -1.0, limit),
+            ).fetchall()
+        events = []
+        for row in rows:
+            event = json.loads(row["data"])
+            event["id"] = row["id"]
+            events.append(event)
+        return events
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM trace_events").fetchone()[0])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM trace_events")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_trace_store(settings: Settings) -> TraceStore:
+    """The trace table for ``settings``: the shared file in ``DATA_DIR``, or memory with ``STORE=memory``."""
+    if settings.store == "memory":
+        conn = open_memory_database(SCHEMA)
+    else:
+        conn = open_database(Path(settings.data_dir) / TRACE_FILE, SCHEMA)
+    return TraceStore(conn, max_events=settings.trace_max_events, max_age_sec=settings.trace_max_age_sec)
+
+
+class TraceRecorder:
+    """Takes exchanges off the request path and writes them as events in the background."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], TraceStore],
+        *,
+        log_json: bool = False,
+        log_stream: TextIO | None = None,
+        interval_sec: float = FLUSH_INTERVAL_SEC,
+    ) -> None:
+        self._open_store = open_store
+        self._store: TraceStore | None = None
+        self._queue: deque[Exchange] = deque(maxlen=MAX_QUEUED)
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.log_json = log_json
+        self.log_stream = log_stream
+        self.interval_sec = interval_sec
+
+    @property
+    def store(self) -> TraceStore:
+        """The store, opened on first use (so building an app touches no disk)."""
+        if self._store is None:
+            with self._start_lock:
+                if self._store is None:
+                    self._store = self._open_store()
+        return self._store
+
+    def record(self, exchange: Exchange) -> None:
+        """Queue ``exchange``; the only work a request does for the trace besides copying bytes."""
+        self._queue.append(exchange)
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval_sec)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # a trace problem must never take a server down
+                print(f"trace: could not write events: {exc}", file=sys.stderr, flush=True)
+
+    def flush(self) -> list[Event]:
+        """Write every queued exchange now; returns the events written (views call this before reading)."""
+        with self._flush_lock:
+            events: list[Event] = []
+            while self._queue:
+                exchange = self._queue.popleft()
+                try:
+                    events.append(to_event(exchange))
+                except Exception as exc:  # one odd request must not lose the others
+                    print(f"trace: skipped an exchange ({type(exc).__name__})", file=sys.stderr, flush=True)
+            if not events:
+                return events
+            self.store.add(events)
+            if self.log_json:
+                stream = self.log_stream or sys.stderr
+                for event in events:
+                    stream.write(json.dumps({"trace": event}, separators=(",", ":")) + "\n")
+                stream.flush()
+            return events
