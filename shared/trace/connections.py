@@ -11,7 +11,7 @@ The rest are linked to those:
    and AS metadata fetches) come from where its later, identified steps come from; the nearest
    identified event in time with the same ``remote`` and ``user_agent`` wins.
 
-What remains is grouped by address and User-Agent. A connection is one client's events with no
+What remains is grouped by address. A connection is one client's events with no
 pause longer than :data:`CONNECTION_GAP_SEC`. Everything here is a pure function of the events.
 """
 
@@ -29,7 +29,7 @@ CONNECTION_GAP_SEC = 30 * 60
 class Connection:
     """One client's run of events, oldest first."""
 
-    client: str  # its client_id, or "<user agent> from <address>" when it never named one
+    client: str  # its client_id, or "unidentified client from <address>" when it never named one
     client_name: str | None
     events: list[Event] = field(default_factory=list)
 
@@ -90,7 +90,9 @@ def attribute(events: list[Event]) -> dict[int, str]:
             if abs(nearest[0] - event["time"]) <= CONNECTION_GAP_SEC:
                 clients[index] = nearest[1]
                 continue
-        clients[index] = f"{event.get('user_agent') or 'unknown client'} from {event.get('remote') or '?'}"
+        # Unidentified: grouped by address alone, since a client's own requests do not always share
+        # one User-Agent (the mcp SDK's OAuth requests carry none, its MCP requests do).
+        clients[index] = f"unidentified client from {event.get('remote') or '?'}"
     return clients
 
 

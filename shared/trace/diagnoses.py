@@ -58,9 +58,7 @@ def _quiet(events: list[Event], now: float) -> bool:
 
 def prm_without_as_metadata(events: list[Event], now: float) -> list[Diagnosis]:
     prm = [event for event in _steps(events, "prm") if _ok(event)]
-    if not prm or _steps(events, "as-metadata", "register", "authorize"):
-        return []
-    if not _quiet(events, now):
+    if not prm or _steps(_after(events, prm[0]), "as-metadata", "register", "authorize"):
         return []
     params = prm[-1]["params"]
     resource, servers = params.get("prm_resource"), params.get("authorization_servers") or []
@@ -81,6 +79,8 @@ def prm_without_as_metadata(events: list[Event], now: float) -> list[Diagnosis]:
                 "prm-resource",
             )
         ]
+    if not _quiet(events, now):
+        return []  # the client may still be on its way to the AS
     return [
         Diagnosis(
             "prm-no-as-metadata",

@@ -36,6 +36,7 @@ from .extract import Exchange, to_event
 TRACE_FILE = "trace.sqlite3"
 FLUSH_INTERVAL_SEC = 0.2
 MAX_QUEUED = 10_000
+IDLE_EXIT_FLUSHES = 25  # the writer thread ends after 5 s without events and restarts on the next
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -134,8 +135,8 @@ class TraceRecorder:
         self._store: TraceStore | None = None
         self._queue: deque[Exchange] = deque(maxlen=MAX_QUEUED)
         self._flush_lock = threading.Lock()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._atexit = False
         self._start_lock = threading.Lock()
         self.log_json = log_json
         self.log_stream = log_stream
@@ -152,25 +153,31 @@ class TraceRecorder:
 
     def record(self, exchange: Exchange) -> None:
         """Queue ``exchange``; the only work a request does for the trace besides copying bytes."""
-        self._queue.append(exchange)
-        if self._thread is None:
-            self._start()
-
-    def _start(self) -> None:
-        with self._start_lock:
+        with self._start_lock:  # uncontended almost always; pairs with the writer's exit below
+            self._queue.append(exchange)
             if self._thread is None:
+                if not self._atexit:
+                    atexit.register(self.flush)
+                    self._atexit = True
                 self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
 
     def _run(self) -> None:
+        idle = 0
         while True:
-            self._wake.wait(self.interval_sec)
-            self._wake.clear()
+            time.sleep(self.interval_sec)
             try:
-                self.flush()
+                written = self.flush()
             except Exception as exc:  # a trace problem must never take a server down
                 print(f"trace: could not write events: {exc}", file=sys.stderr, flush=True)
+                written = []
+            idle = 0 if written else idle + 1
+            if idle >= IDLE_EXIT_FLUSHES:
+                # A quiet server (or one of many apps a test suite builds) keeps no thread polling.
+                with self._start_lock:
+                    if not self._queue:
+                        self._thread = None
+                        return
 
     def flush(self) -> list[Event]:
         """Write every queued exchange now; returns the events written (views call this before reading)."""
