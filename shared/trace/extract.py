@@ -13,12 +13,15 @@ This runs on the recorder's writer thread, not in the request: parsing costs the
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from pydantic_core import from_json
 
 from .events import Event, fingerprint, step_of
 
@@ -30,6 +33,7 @@ PLAIN_PARAMS = ("grant_type", "scope", "resource", "response_type", "token_type_
 LINKED_SECRETS = {"code": "code", "refresh_token": "refresh_token", "token": "token"}
 TOKEN_CLAIMS = ("iss", "aud", "exp", "iat", "scope", "client_id")
 _AUTH_PARAM = re.compile(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"')
+_MAY_BE_ERROR = re.compile(rb'"isError":\s*true|"error":')
 _PAGE_TITLE = re.compile(r"<h1>(.*?)</h1>", re.S)
 _PAGE_MESSAGE = re.compile(r'<p class="error">(.*?)</p>', re.S)
 
@@ -60,7 +64,7 @@ def _json(body: bytes | None) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return from_json(body)  # pydantic's Rust parser: a few times faster than json.loads
     except (ValueError, RecursionError):
         return None
 
@@ -86,6 +90,12 @@ def host_of(url: str) -> str | None:
 def challenge_params(header: str) -> dict[str, str]:
     """The ``key="value"`` parameters of a ``WWW-Authenticate: Bearer …`` challenge (RFC 6750 §3)."""
     return {key: value.replace('\\"', '"') for key, value in _AUTH_PARAM.findall(header)}
+
+
+@functools.lru_cache(maxsize=256)
+def _token_facts(token: str) -> tuple[str, dict[str, Any] | None]:
+    """A presented token's fingerprint and claims, worked out once per token (clients repeat theirs)."""
+    return fingerprint(token), jwt_summary(token)
 
 
 def jwt_summary(token: str) -> dict[str, Any] | None:
@@ -270,8 +280,8 @@ def _bearer(event: Event, headers: dict[str, str], query: dict[str, str]) -> Non
         event["params"]["bearer_in"] = "query"
     if not token:
         return
-    event["links"]["bearer"] = fingerprint(token)
-    summary = jwt_summary(token)
+    event["links"]["bearer"], cached = _token_facts(token)
+    summary = dict(cached) if cached is not None else None  # a copy: the cached one is shared
     event["token"] = summary
     if summary and isinstance(summary.get("client_id"), str):
         event["client_id"] = summary["client_id"]
@@ -287,9 +297,9 @@ def to_event(exchange: Exchange) -> Event:
     """The trace event of ``exchange``: what it asked and what it got, without any secret."""
     headers = _headers(exchange.headers)
     response_headers = _headers(exchange.response_headers)
-    query = dict(parse_qsl(exchange.query.decode("latin-1"), keep_blank_values=True))
+    query = dict(parse_qsl(exchange.query.decode("latin-1"), keep_blank_values=True)) if exchange.query else {}
     event: Event = {
-        "time": round(exchange.time, 6),
+        "time": exchange.time,
         "server": exchange.server,
         "client_id": None,
         "client_name": None,
@@ -299,7 +309,7 @@ def to_event(exchange: Exchange) -> Event:
         "path": exchange.path[:300],
         "host": headers.get("x-forwarded-host", headers.get("host", ""))[:200] or None,
         "status": exchange.status,
-        "duration_ms": round(exchange.duration * 1000, 2),
+        "duration_ms": int(exchange.duration * 100_000) / 100,
         "params": {},
         "links": {},
         "token": None,
@@ -309,7 +319,15 @@ def to_event(exchange: Exchange) -> Event:
     }
     request_type = headers.get("content-type", "")
     response_type = response_headers.get("content-type", "")
-    response_json = _json(exchange.response_body) if "json" in response_type else None
+    body = exchange.response_body or b""
+    # A successful MCP answer is parsed only if it may carry an error (it can be long: a tool's output).
+    worth_parsing = (
+        exchange.server == "as"
+        or exchange.status >= 400
+        or exchange.path.startswith("/.well-known/")
+        or _MAY_BE_ERROR.search(body) is not None
+    )
+    response_json = _json(body) if "json" in response_type and worth_parsing else None
     if exchange.server == "as":
         form = _form(exchange.request_body) if "form" in request_type else {}
         _oauth_request(event, headers, query, form)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from pydantic_core import from_json, to_json
+
 from shared.settings import Settings
 from shared.sqlite import open_database, open_memory_database
 
@@ -34,9 +36,9 @@ from .events import Event
 from .extract import Exchange, to_event
 
 TRACE_FILE = "trace.sqlite3"
-FLUSH_INTERVAL_SEC = 0.2
+FLUSH_INTERVAL_SEC = 0.5
 MAX_QUEUED = 10_000
-IDLE_EXIT_FLUSHES = 25  # the writer thread ends after 5 s without events and restarts on the next
+IDLE_EXIT_FLUSHES = 10  # the writer thread ends after 5 s without events and restarts on the next
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,18 +61,16 @@ class TraceStore:
         self.max_age_sec = max_age_sec
 
     def add(self, events: list[Event]) -> None:
-        """Append ``events`` (in one transaction), give each its ``id``, then apply the bounds."""
+        """Append ``events`` in one transaction, then apply the bounds (the ``id`` is given on reading)."""
         if not events:
             return
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for event in events:
-                    cursor = self._conn.execute(
-                        "INSERT INTO trace_events (time, server, client_id, data) VALUES (?, ?, ?, ?)",
-                        (event["time"], event["server"], event.get("client_id"), json.dumps(event)),
-                    )
-                    event["id"] = cursor.lastrowid
+                self._conn.executemany(
+                    "INSERT INTO trace_events (time, server, client_id, data) VALUES (?, ?, ?, ?)",
+                    [(event["time"], event["server"], event.get("client_id"), to_json(event)) for event in events],
+                )
                 self._conn.execute(
                     "DELETE FROM trace_events WHERE time < ?", (time.time() - self.max_age_sec,)
                 )
@@ -93,7 +93,7 @@ class TraceStore:
             ).fetchall()
         events = []
         for row in rows:
-            event = json.loads(row["data"])
+            event = from_json(row["data"])
             event["id"] = row["id"]
             events.append(event)
         return events
@@ -195,6 +195,6 @@ class TraceRecorder:
             if self.log_json:
                 stream = self.log_stream or sys.stderr
                 for event in events:
-                    stream.write(json.dumps({"trace": event}, separators=(",", ":")) + "\n")
+                    stream.write(to_json({"trace": event}).decode() + "\n")
                 stream.flush()
             return events
