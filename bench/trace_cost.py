@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         samples = asyncio.run(measure(data_dir, batch, batches))
     median = {name: statistics.median(values) for name, values in samples.items()}
     print_table(
-        f"bench 1c — authed tools/call CPU with and without the trace (median of {batches} batches × {batch})",
+        "bench 1c — authed tools/call CPU with and without the trace "
+        f"(median of {batches} batches × {batch})",
         ["RS", "CPU µs/req", "batches' range µs", "CPU-bound req/s"],
         [
             [name, f"{us:,.0f}", f"{min(samples[name]):,.0f}–{max(samples[name]):,.0f}", f"{1e6 / us:,.0f}"]
@@ -99,10 +100,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
     )
     # Each round's two batches ran back to back, so their ratio cancels the host's slow drifts.
-    ratio = statistics.median(off / on for on, off in zip(samples["tracing on"], samples["tracing off"], strict=True))
+    ratio = statistics.median(
+        off / on for on, off in zip(samples["tracing on"], samples["tracing off"], strict=True)
+    )
     print(f"throughput with tracing on / off (median of the rounds' paired ratios): {ratio:.2f}")
     print_verdicts(
-        [Verdict("trace cost: authed notes_list, TRACE=on vs off", f"{ratio:.2f}", f"≥ {TRACE_COST_TARGET}", ratio >= TRACE_COST_TARGET)]
+        [
+            Verdict(
+                "trace cost: authed notes_list, TRACE=on vs off",
+                f"{ratio:.2f}",
+                f"≥ {TRACE_COST_TARGET}",
+                ratio >= TRACE_COST_TARGET,
+            )
+        ]
     )
     return 0
 

@@ -206,6 +206,7 @@ def run(args: argparse.Namespace, out: Console | None = None) -> int:
         public_url=settings.public_url,
         mcp_url=settings.mcp_resource,
         callbacks=settings.oauth_allowed_redirect_uris,
+        trace_url=f"{settings.public_url}/trace?key={settings.trace_key}" if settings.trace else None,
     )
     uvicorn.run(
         create_app(settings),

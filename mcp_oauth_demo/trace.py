@@ -79,7 +79,9 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
         console.fail(f"configuration error: {exc}")
         return 2
     if settings.store == "memory":
-        console.fail("STORE=memory keeps the trace in each server's memory; open GET /trace on the AS instead")
+        console.fail(
+            "STORE=memory keeps the trace in each server's memory; open GET /trace on the AS instead"
+        )
         return 2
     store = open_trace_store(settings)
     since = time.time() - args.since if args.since is not None else None

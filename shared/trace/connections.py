@@ -61,7 +61,9 @@ def attribute(events: list[Event]) -> dict[int, str]:
         index: event["client_id"] for index, event in enumerate(events) if event.get("client_id")
     }
     for _ in range(3):  # request -> consent -> code -> token -> bearer: a few hops at most
-        owners = _link_owners([{**event, "client_id": clients.get(index)} for index, event in enumerate(events)])
+        owners = _link_owners(
+            [{**event, "client_id": clients.get(index)} for index, event in enumerate(events)]
+        )
         for index, event in enumerate(events):
             if index in clients:
                 continue

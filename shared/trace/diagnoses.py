@@ -122,8 +122,9 @@ def registration_refused(events: list[Event], now: float) -> list[Diagnosis]:
                 "registration-refused",
                 "Client registration refused" + (" (redirect URI)" if redirect_error else ""),
                 f"{event.get('error')}: {event.get('error_description')} — redirect_uris {redirects}",
-                _doctor_fix("redirect-allowlist") if redirect_error else "Correct the registration request "
-                "as the description says.",
+                _doctor_fix("redirect-allowlist")
+                if redirect_error
+                else "Correct the registration request as the description says.",
                 "RFC 7591 §3.2.2",
                 "redirect-allowlist" if redirect_error else None,
             )
@@ -157,7 +158,9 @@ def authorization_incomplete(events: list[Event], now: float) -> list[Diagnosis]
     if not started or not _quiet(events, now):
         return []
     last = started[-1]
-    completed = any("code" in event["links"] or event.get("error") for event in _steps(_after(events, last), "consent"))
+    completed = any(
+        "code" in event["links"] or event.get("error") for event in _steps(_after(events, last), "consent")
+    )
     if completed:
         return []
     reached = {event["step"] for event in _after(events, last)}
@@ -169,7 +172,8 @@ def authorization_incomplete(events: list[Event], now: float) -> list[Diagnosis]
             "The authorization request was accepted, but no code was ever issued: the user "
             + (f"reached {where} and stopped there." if where else "never opened the sign-in page it led to.")
             + " A browser that blocks the pop-up, or a closed window, looks like this.",
-            "Open the sign-in page the client shows (allow its pop-up), sign in as the demo user and approve; "
+            "Open the sign-in page the client shows (allow its pop-up), sign in as the demo user and "
+            "approve; "
             "then the client continues on its own.",
             "RFC 6749 §4.1.1",
         )
@@ -189,7 +193,8 @@ def code_reused(events: list[Event], now: float) -> list[Diagnosis]:
                     "code-reused",
                     "Authorization code redeemed twice",
                     f"The code was exchanged at {seen[code]['time']:.3f} and again at {event['time']:.3f} "
-                    f"({event['status']} {event.get('error') or ''}). A second redemption is refused, and the "
+                    f"({event['status']} {event.get('error') or ''}). A second redemption is refused, "
+                    "and the "
                     "tokens of the first are revoked (RFC 9700 §4.2.3).",
                     "Redeem each code once: a client that retries the token request after a timeout must "
                     "start a new authorization instead.",
@@ -201,7 +206,9 @@ def code_reused(events: list[Event], now: float) -> list[Diagnosis]:
 
 
 def _issued(events: list[Event]) -> list[Event]:
-    return [event for event in _steps(events, "token-code", "token-refresh") if event["links"].get("access_token")]
+    return [
+        event for event in _steps(events, "token-code", "token-refresh") if event["links"].get("access_token")
+    ]
 
 
 def _tokenless_calls_after(events: list[Event], event: Event) -> list[Event]:
@@ -225,7 +232,8 @@ def token_not_sent(events: list[Event], now: float) -> list[Diagnosis]:
             "token-not-sent",
             "A tool was called again without a token after sign-in",
             f"The client got an access token, then called {', '.join(tools)} without an Authorization "
-            f"header {len(calls)} time(s) and got the sign-in challenge again: it did not retry with its token.",
+            f"header {len(calls)} time(s) and got the sign-in challenge again: it did not retry with "
+            "its token.",
             "A client bug or a stale connector: disconnect and reconnect the connector (so it stores the "
             "new token), and check that it sends Authorization: Bearer <token> on every MCP request.",
             "MCP authorization, 'Access Token Usage'; RFC 6750 §2.1",
@@ -290,7 +298,8 @@ def token_refused(events: list[Event], now: float) -> list[Diagnosis]:
         fix = (
             _doctor_fix(doctor)
             if doctor
-            else "The client must refresh the token before it expires (grant_type=refresh_token) or sign in again."
+            else "The client must refresh the token before it expires (grant_type=refresh_token) "
+            "or sign in again."
         )
         found.append(
             Diagnosis(
@@ -321,7 +330,8 @@ def step_up_loop(events: list[Event], now: float) -> list[Diagnosis]:
                 Diagnosis(
                     "step-up-loop",
                     f"Step-up loop on {tool}",
-                    f"{len(refused)} insufficient_scope answers across {len(tokens)} tokens: the challenge asks "
+                    f"{len(refused)} insufficient_scope answers across {len(tokens)} tokens: "
+                    "the challenge asks "
                     f"for {asked!r}, each new token has only {has!r}.",
                     "The client re-authorizes without asking for the challenged scopes, or the user does not "
                     "grant them at consent; request exactly the 403's scope parameter.",
@@ -341,10 +351,14 @@ def refresh_never_attempted(events: list[Event], now: float) -> list[Diagnosis]:
         return []
     expires = (first.get("token") or {}).get("exp")
     expired_calls = [
-        event for event in later if "expired" in (event.get("error_description") or "") and event["server"] == "rs"
+        event
+        for event in later
+        if "expired" in (event.get("error_description") or "") and event["server"] == "rs"
     ]
     reauthorized = [
-        event for event in _steps(later, "authorize") if isinstance(expires, int | float) and event["time"] > expires
+        event
+        for event in _steps(later, "authorize")
+        if isinstance(expires, int | float) and event["time"] > expires
     ]
     if not expired_calls and not reauthorized:
         return []

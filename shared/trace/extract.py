@@ -154,7 +154,9 @@ def _location_details(location: str, event: Event) -> None:
         event["params"]["redirect_host"] = host_of(location)
 
 
-def _oauth_request(event: Event, headers: dict[str, str], query: dict[str, str], form: dict[str, str]) -> None:
+def _oauth_request(
+    event: Event, headers: dict[str, str], query: dict[str, str], form: dict[str, str]
+) -> None:
     params, links = event["params"], event["links"]
     for source in (query, form):
         for name in PLAIN_PARAMS:
@@ -297,7 +299,9 @@ def to_event(exchange: Exchange) -> Event:
     """The trace event of ``exchange``: what it asked and what it got, without any secret."""
     headers = _headers(exchange.headers)
     response_headers = _headers(exchange.response_headers)
-    query = dict(parse_qsl(exchange.query.decode("latin-1"), keep_blank_values=True)) if exchange.query else {}
+    query = (
+        dict(parse_qsl(exchange.query.decode("latin-1"), keep_blank_values=True)) if exchange.query else {}
+    )
     event: Event = {
         "time": exchange.time,
         "server": exchange.server,
@@ -344,7 +348,9 @@ def to_event(exchange: Exchange) -> Event:
                 _page_error(event, exchange.response_body)
     else:
         _bearer(event, headers, query)
-        if event["path"].startswith("/.well-known/oauth-protected-resource") and isinstance(response_json, dict):
+        if event["path"].startswith("/.well-known/oauth-protected-resource") and isinstance(
+            response_json, dict
+        ):
             if isinstance(response_json.get("resource"), str):
                 event["params"]["prm_resource"] = response_json["resource"][:300]
             servers = response_json.get("authorization_servers")

@@ -17,7 +17,6 @@ With ``STORE=memory`` the events stay in the process's memory (each server then 
 from __future__ import annotations
 
 import atexit
-import json
 import sqlite3
 import sys
 import threading
@@ -69,7 +68,10 @@ class TraceStore:
             try:
                 self._conn.executemany(
                     "INSERT INTO trace_events (time, server, client_id, data) VALUES (?, ?, ?, ?)",
-                    [(event["time"], event["server"], event.get("client_id"), to_json(event)) for event in events],
+                    [
+                        (event["time"], event["server"], event.get("client_id"), to_json(event))
+                        for event in events
+                    ],
                 )
                 self._conn.execute(
                     "DELETE FROM trace_events WHERE time < ?", (time.time() - self.max_age_sec,)

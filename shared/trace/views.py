@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from shared.settings import Settings, get_settings
@@ -62,7 +62,10 @@ class TraceViews:
     def _refusal(self, request: Request) -> Response | None:
         if not self.settings.trace:
             return JSONResponse(
-                {"error": "not_found", "error_description": "tracing is off (TRACE=off); unset TRACE to record"},
+                {
+                    "error": "not_found",
+                    "error_description": "tracing is off (TRACE=off); unset TRACE to record",
+                },
                 status_code=404,
             )
         if self._authorized(request):
@@ -74,7 +77,10 @@ class TraceViews:
         return JSONResponse(
             {"error": "invalid_token", "error_description": description},
             status_code=401,
-            headers={"WWW-Authenticate": f'Bearer realm="trace", error="invalid_token", error_description="{description}"'},
+            headers={
+                "WWW-Authenticate": 'Bearer realm="trace", error="invalid_token", '
+                f'error_description="{description}"'
+            },
         )
 
     def _events(self, request: Request) -> list[dict]:
@@ -106,7 +112,8 @@ class TraceViews:
                 return JSONResponse(
                     {
                         "error": "invalid_request",
-                        "error_description": f"since={since!r} is not a time; send Unix seconds, e.g. since=1764750000.5",
+                        "error_description": f"since={since!r} is not a time; "
+                        "send Unix seconds, e.g. since=1764750000.5",
                     },
                     status_code=400,
                 )

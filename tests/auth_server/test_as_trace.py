@@ -79,10 +79,15 @@ def test_a_code_redeemed_twice_is_diagnosed(make_client: Callable[..., TestClien
         ("/trace", {}),
         ("/trace/events", {}),
         ("/trace/connections", {"params": {"key": "not-the-key-at-all"}}),
-        ("/trace/events", {"headers": {"Authorization": "Bearer not-the-key", "X-Forwarded-For": "198.51.100.4"}}),
+        (
+            "/trace/events",
+            {"headers": {"Authorization": "Bearer not-the-key", "X-Forwarded-For": "198.51.100.4"}},
+        ),
     ],
 )
-def test_without_the_key_the_trace_is_401(make_client: Callable[..., TestClient], path: str, how: dict) -> None:
+def test_without_the_key_the_trace_is_401(
+    make_client: Callable[..., TestClient], path: str, how: dict
+) -> None:
     http = make_client(trace_key=KEY)
     response = http.get(path, **how)
     assert response.status_code == 401

@@ -7,15 +7,21 @@ them at ``/trace/events`` behind ``TRACE_KEY``.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
+import anyio
 import httpx
 import pytest
+from mcp.client.auth.exceptions import OAuthFlowError
 from oauth_flow import token_via_flow
-from test_sdk_oauth_client import PlayedUser, sdk_session
+from test_sdk_oauth_client import PlayedUser, SdkClient, sdk_session
 
 from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair, free_port, pair_environment, running_pair, start_auth, start_server
@@ -23,11 +29,6 @@ from mcp_oauth_demo.launcher import Pair, free_port, pair_environment, running_p
 pytestmark = pytest.mark.e2e
 
 KEY = "e2e-trace-key-0123456789"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,9 @@ def trace_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
 
 def trace_events(pair: Pair, settle_sec: float = 0.6) -> list[dict]:
     time.sleep(settle_sec)  # the RS writes its batch every 0.2 s
-    response = httpx.get(pair.issuer + "/trace/events", headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    response = httpx.get(
+        pair.issuer + "/trace/events", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -46,7 +49,9 @@ def trace_events(pair: Pair, settle_sec: float = 0.6) -> list[dict]:
 def diagnoses_of(pair: Pair, client_id: str) -> list[str]:
     response = httpx.get(pair.issuer + "/trace/connections", params={"key": KEY}, timeout=10)
     assert response.status_code == 200
-    return [d["key"] for c in response.json()["connections"] if c["client"] == client_id for d in c["diagnoses"]]
+    return [
+        d["key"] for c in response.json()["connections"] if c["client"] == client_id for d in c["diagnoses"]
+    ]
 
 
 def is_subsequence(wanted: list[str], steps: list[str]) -> bool:
@@ -54,11 +59,22 @@ def is_subsequence(wanted: list[str], steps: list[str]) -> bool:
     return all(step in remaining for step in wanted)
 
 
-@pytest.mark.anyio
-async def test_sdk_flow_is_traced_in_order_and_leaves_no_secret(trace_pair: Pair) -> None:
-    async with sdk_session(trace_pair, PlayedUser()) as (session, client):
+async def sdk_client_calls_notes_list(pair: Pair) -> SdkClient:
+    """The SDK's whole flow: initialize, the 401, discovery, registration, sign-in, the call again."""
+    async with sdk_session(pair, PlayedUser()) as (session, client):
         result = await session.call_tool("notes_list", {})
         assert not result.is_error
+    return client
+
+
+def flattened(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in flattened(inner)]
+    return [error]
+
+
+def test_sdk_flow_is_traced_in_order_and_leaves_no_secret(trace_pair: Pair) -> None:
+    client = anyio.run(sdk_client_calls_notes_list, trace_pair)
     events = trace_events(trace_pair)
     client_id = client.storage.client_info.client_id
     steps = [e["step"] for e in events]
@@ -144,8 +160,7 @@ def test_a_refused_metadata_document_is_diagnosed(trace_pair: Pair) -> None:
     assert "metadata-document-refused" in diagnoses_of(trace_pair, document)
 
 
-@pytest.mark.anyio
-async def test_a_wrong_mcp_resource_on_the_rs_is_diagnosed(tmp_path: Path) -> None:
+def test_a_wrong_mcp_resource_on_the_rs_is_diagnosed(tmp_path: Path) -> None:
     env = pair_environment(tmp_path, auth_port=free_port(), rs_port=free_port(), TRACE_KEY=KEY)
     auth = start_auth(env, tmp_path)
     wrong = env["RS_BASE_URL"] + "/mcp/elsewhere"
@@ -154,9 +169,10 @@ async def test_a_wrong_mcp_resource_on_the_rs_is_diagnosed(tmp_path: Path) -> No
     rs = start_server("rs", "resource_server", rs_env, prm_url, tmp_path)
     pair = Pair(auth=auth, rs=rs, env=env, data_dir=tmp_path)
     try:
-        with pytest.raises(BaseException):  # the SDK refuses a PRM naming another resource
-            async with sdk_session(pair, PlayedUser()) as (session, _):
-                await session.call_tool("notes_list", {})
+        with pytest.raises(BaseExceptionGroup) as refused:
+            anyio.run(sdk_client_calls_notes_list, pair)
+        # The SDK itself refuses a PRM that names another resource (RFC 9728 §3.3).
+        assert any(isinstance(leaf, OAuthFlowError) for leaf in flattened(refused.value)), refused.value
         time.sleep(0.6)
         response = httpx.get(pair.issuer + "/trace/connections", params={"key": KEY}, timeout=10)
         keys = {d["key"] for c in response.json()["connections"] for d in c["diagnoses"]}
@@ -165,3 +181,29 @@ async def test_a_wrong_mcp_resource_on_the_rs_is_diagnosed(tmp_path: Path) -> No
     finally:
         rs.stop()
         auth.stop()
+
+
+def test_the_terminal_trace_prints_the_same_story(trace_pair: Pair) -> None:
+    token_via_flow(trace_pair, client_name="terminal client")
+    with httpx.Client(timeout=10) as http:  # and then forgets its token
+        call = oauth_client.rpc("tools/call", {"name": "notes_list", "arguments": {}}, id=8)
+        assert oauth_client.mcp_post(http, trace_pair.mcp_url, call).status_code == 401
+    time.sleep(0.6)
+    cli = [sys.executable, "-m", "mcp_oauth_demo.cli", "trace"]
+    env = {**os.environ, "DATA_DIR": str(trace_pair.data_dir), "NO_COLOR": "1"}
+    printed = subprocess.run(
+        cli, env=env, cwd=trace_pair.data_dir, capture_output=True, text=True, timeout=60
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert "terminal client" in printed.stdout and "(token-code;" in printed.stdout
+    assert "A tool was called again without a token after sign-in" in printed.stdout
+    with subprocess.Popen(
+        [*cli, "--follow"], env=env, cwd=trace_pair.data_dir, stdout=subprocess.PIPE, text=True
+    ) as follow:
+        try:
+            assert follow.stdout is not None
+            first = follow.stdout.readline()
+            assert " as " in first or " rs " in first, first
+        finally:
+            follow.send_signal(signal.SIGINT)
+            follow.wait(timeout=10)

@@ -52,7 +52,11 @@ def test_a_challenge_in_a_tool_result_is_recorded(start_rs: AppFactory) -> None:
 
 
 def test_initialize_names_the_client_and_the_revision(rs: RunningRS) -> None:
-    params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}
+    params = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"},
+    }
     assert rs.rpc.post("initialize", params).status_code == 200
     event = recorded(rs)[-1]
     assert event["step"] == "mcp-initialize" and event["client_name"] == "probe"

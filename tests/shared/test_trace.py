@@ -53,12 +53,15 @@ def b64(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
-ACCESS = f"{b64({'alg': 'ES256', 'kid': 'k1'})}.{b64({'iss': 'i', 'aud': 'a', 'exp': 5, 'client_id': 'client-7'})}.sig"
+CLAIMS = {"iss": "i", "aud": "a", "exp": 5, "client_id": "client-7"}
+ACCESS = f"{b64({'alg': 'ES256', 'kid': 'k1'})}.{b64(CLAIMS)}.sig"
 
 
 def test_a_token_request_keeps_what_explains_it_and_no_secret() -> None:
     body = "&".join(f"{k}={v}" for k, v in SECRET_FORM.items()).encode()
-    answer = json.dumps({"access_token": ACCESS, "refresh_token": "the-refresh-0123456789", "expires_in": 600})
+    answer = json.dumps(
+        {"access_token": ACCESS, "refresh_token": "the-refresh-0123456789", "expires_in": 600}
+    )
     event = to_event(exchange(request_body=body, response_body=answer.encode()))
     assert event["step"] == "token-code" and event["client_id"] == "client-7"
     assert event["params"]["grant_type"] == "authorization_code"
@@ -88,7 +91,11 @@ def test_basic_client_authentication_keeps_the_id_and_drops_the_secret() -> None
 
 def test_a_consent_redirect_links_the_code_and_an_error_page_is_read() -> None:
     location = b"http://127.0.0.1:5/cb?code=abc123secret&state=s&iss=x"
-    event = to_event(exchange(method="POST", path="/oauth2/consent", status=303, response_headers=[(b"location", location)]))
+    event = to_event(
+        exchange(
+            method="POST", path="/oauth2/consent", status=303, response_headers=[(b"location", location)]
+        )
+    )
     assert event["links"]["code"] == fingerprint("abc123secret")
     assert event["params"]["redirect_host"] == "http://127.0.0.1:5"
     assert "abc123secret" not in json.dumps(event)
@@ -115,8 +122,11 @@ def test_the_rs_records_a_fingerprint_of_the_bearer_and_the_challenge() -> None:
         exchange(
             server="rs",
             path="/mcp",
-            headers=[(b"content-type", b"application/json"), (b"authorization", f"Bearer {ACCESS}".encode()),
-                     (b"x-forwarded-for", b"203.0.113.9, 10.0.0.1")],
+            headers=[
+                (b"content-type", b"application/json"),
+                (b"authorization", f"Bearer {ACCESS}".encode()),
+                (b"x-forwarded-for", b"203.0.113.9, 10.0.0.1"),
+            ],
             status=401,
             response_headers=[(b"www-authenticate", challenge.encode())],
             request_body=body.encode(),
@@ -161,8 +171,17 @@ def test_trace_settings() -> None:
 
 
 def ev(step: str, t: float, status: int = 200, **extra: Any) -> dict[str, Any]:
-    event = {"time": t, "server": "rs" if step.startswith(("mcp", "prm")) else "as", "client_id": "c",
-             "method": "POST", "path": "/x", "status": status, "step": step, "params": {}, "links": {}}
+    event = {
+        "time": t,
+        "server": "rs" if step.startswith(("mcp", "prm")) else "as",
+        "client_id": "c",
+        "method": "POST",
+        "path": "/x",
+        "status": status,
+        "step": step,
+        "params": {},
+        "links": {},
+    }
     for key, value in extra.items():
         event[key] = value
     return event
@@ -179,7 +198,10 @@ CASES: dict[str, tuple[list[dict[str, Any]], str | None]] = {
         "prm-no-as-metadata",
     ),
     "prm names another resource": (
-        [ev("mcp-tool-call", 0, 401, host="rs:1", path="/mcp"), ev("prm", 1, params={"prm_resource": "http://rs:1/other"})],
+        [
+            ev("mcp-tool-call", 0, 401, host="rs:1", path="/mcp"),
+            ev("prm", 1, params={"prm_resource": "http://rs:1/other"}),
+        ],
         "prm-resource-mismatch",
     ),
     "metadata document refused": (
@@ -199,7 +221,10 @@ CASES: dict[str, tuple[list[dict[str, Any]], str | None]] = {
         "authorization-refused",
     ),
     "code redeemed twice": (
-        [ev("token-code", 1, links={"code": "k"}), ev("token-code", 2, 400, links={"code": "k"}, error="invalid_grant")],
+        [
+            ev("token-code", 1, links={"code": "k"}),
+            ev("token-code", 2, 400, links={"code": "k"}, error="invalid_grant"),
+        ],
         "code-reused",
     ),
     "token never used": ([ev("token-code", 1, **ISSUED)], "token-unused"),
@@ -208,18 +233,40 @@ CASES: dict[str, tuple[list[dict[str, Any]], str | None]] = {
         "token-not-sent",
     ),
     "token refused: kid": (
-        [ev("token-code", 1, **ISSUED), ev("mcp-tool-call", 2, 401, links={"bearer": "aaa"}, error="invalid_token",
-            error_description="the access token names a key (kid) that the authorization server does not publish")],
+        [
+            ev("token-code", 1, **ISSUED),
+            ev(
+                "mcp-tool-call",
+                2,
+                401,
+                links={"bearer": "aaa"},
+                error="invalid_token",
+                error_description="the access token names a key (kid) that the authorization server "
+                "does not publish",
+            ),
+        ],
         "token-refused-kid",
     ),
     "step-up loop": (
-        [ev("mcp-tool-call", t, 403, links={"bearer": f"b{t}"}, error="insufficient_scope", params={"tool": "notes_add"})
-         for t in (1, 2, 3)],
+        [
+            ev(
+                "mcp-tool-call",
+                t,
+                403,
+                links={"bearer": f"b{t}"},
+                error="insufficient_scope",
+                params={"tool": "notes_add"},
+            )
+            for t in (1, 2, 3)
+        ],
         "step-up-loop",
     ),
     "refresh never attempted": (
-        [ev("token-code", 1, **ISSUED), ev("mcp-tool-call", 2, links={"bearer": "aaa"}),
-         ev("authorize", 60, 303)],
+        [
+            ev("token-code", 1, **ISSUED),
+            ev("mcp-tool-call", 2, links={"bearer": "aaa"}),
+            ev("authorize", 60, 303),
+        ],
         "refresh-never-attempted",
     ),
 }
@@ -258,8 +305,20 @@ def test_token_checks_are_named_from_the_rs_description(description: str, check:
 def test_connections_link_steps_by_fingerprint_and_origin() -> None:
     events = [
         {**ev("mcp-tool-call", 1, 401), "client_id": None, "remote": "1.2.3.4", "user_agent": "c/1"},
-        {**ev("authorize", 2, 303), "client_id": "c", "remote": "1.2.3.4", "user_agent": "c/1", "links": {"request": "q"}},
-        {**ev("login", 3), "client_id": None, "remote": "9.9.9.9", "user_agent": "browser", "links": {"request": "q"}},
+        {
+            **ev("authorize", 2, 303),
+            "client_id": "c",
+            "remote": "1.2.3.4",
+            "user_agent": "c/1",
+            "links": {"request": "q"},
+        },
+        {
+            **ev("login", 3),
+            "client_id": None,
+            "remote": "9.9.9.9",
+            "user_agent": "browser",
+            "links": {"request": "q"},
+        },
         {**ev("mcp-tool-call", 4), "client_id": None, "remote": "5.5.5.5", "user_agent": "other"},
     ]
     grouped = connections(events)

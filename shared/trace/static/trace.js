@@ -39,8 +39,9 @@ function drawStep(event) {
   if (open.has(event.id)) details.open = true;
   details.addEventListener("toggle", () => (details.open ? open.add(event.id) : open.delete(event.id)));
   const outcome = `${event.status}${event.error ? " " + event.error : ""}`;
-  const label = el("span", { class: "label" }, `${clock(event.time)} · ${event.label} · ${summaryText(event)} → `,
-    el("span", { class: "status" }, outcome));
+  const label = el("span", { class: "label" },
+    el("span", { class: "text" }, `${clock(event.time)} · ${event.label} · ${summaryText(event)}`),
+    el("span", { class: "status" }, `→ ${outcome}`));
   details.append(el("summary", {}, el("div", { class: "arrow" }, label, el("div", { class: "line" }))));
   const shown = { ...event };
   for (const name of ["label", "rfc", "client"]) delete shown[name];
