@@ -12,6 +12,7 @@ shows only the last SECONDS. Tracing is off when the servers run with ``TRACE=of
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from datetime import UTC, datetime
 from typing import TextIO
@@ -23,6 +24,7 @@ from shared.trace.diagnoses import diagnose
 from shared.trace.events import Event, describe
 from shared.trace.store import TraceStore, open_trace_store
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FOLLOW_INTERVAL_SEC = 0.5
 # Events of the two servers reach the file up to one flush apart; a look back catches late ones.
 FOLLOW_LOOKBACK_SEC = 2.0
@@ -37,15 +39,20 @@ def _clock(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
+def printable(text: str) -> str:
+    """``text`` without control characters: a User-Agent must not drive the terminal (ANSI escapes)."""
+    return _CONTROL.sub("?", text)
+
+
 def line(event: Event) -> str:
     client = event.get("client") or event.get("client_id") or "?"
-    return f"{_clock(event['time'])}  {describe(event)}  ({event['step']}; {client})"
+    return printable(f"{_clock(event['time'])}  {describe(event)}  ({event['step']}; {client})")
 
 
 def print_connections(events: list[Event], console: Console, now: float) -> None:
     for connection in connections(events):
         name = f"{connection.client_name} — " if connection.client_name else ""
-        console.line(console.bold(f"{name}{connection.client}"))
+        console.line(console.bold(printable(f"{name}{connection.client}")))
         for event in connection.events:
             text = line(event)
             console.line("  " + (console.red(text) if event["status"] >= 400 or event.get("error") else text))
@@ -53,7 +60,9 @@ def print_connections(events: list[Event], console: Console, now: float) -> None
         if not found:
             console.ok("no problem found")
         for diagnosis in found:
-            console.fail(f"{diagnosis.title}: {diagnosis.detail}", f"{diagnosis.fix} ({diagnosis.rfc})")
+            console.fail(
+                printable(f"{diagnosis.title}: {diagnosis.detail}"), f"{diagnosis.fix} ({diagnosis.rfc})"
+            )
         console.line()
 
 

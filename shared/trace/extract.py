@@ -26,6 +26,7 @@ from pydantic_core import from_json
 from .events import Event, fingerprint, step_of
 
 SESSION_PREFIX_CHARS = 6
+MAX_CLAIM_CHARS = 300
 
 # Parameters copied as they are (none of them is a secret in any OAuth or MCP message).
 PLAIN_PARAMS = ("grant_type", "scope", "resource", "response_type", "token_type_hint", "prompt")
@@ -110,9 +111,14 @@ def jwt_summary(token: str) -> dict[str, Any] | None:
         return None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return None
-    summary = {name: claims[name] for name in TOKEN_CLAIMS if isinstance(claims.get(name), str | int | float)}
+    # The claims are whatever the sender wrote: only short scalars are kept.
+    summary: dict[str, Any] = {
+        name: claims[name][:MAX_CLAIM_CHARS] if isinstance(claims[name], str) else claims[name]
+        for name in TOKEN_CLAIMS
+        if isinstance(claims.get(name), str | int | float) and not isinstance(claims.get(name), bool)
+    }
     if isinstance(claims.get("aud"), list):
-        summary["aud"] = [aud for aud in claims["aud"] if isinstance(aud, str)]
+        summary["aud"] = [aud[:MAX_CLAIM_CHARS] for aud in claims["aud"][:5] if isinstance(aud, str)]
     if isinstance(header.get("kid"), str):
         summary["kid"] = header["kid"][:64]
     return summary

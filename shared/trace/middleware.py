@@ -25,7 +25,7 @@ from shared.settings import Settings, get_settings
 from .extract import Exchange
 from .store import TraceRecorder, open_trace_store
 
-MAX_CAPTURED_BYTES = 65_536
+MAX_CAPTURED_BYTES = 16_384  # OAuth forms and JSON-RPC requests are far smaller; bounds the queue's memory
 AS_BODY_PATHS = frozenset(
     ("/oauth2/token", "/oauth2/register", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/consent")
 )

@@ -36,7 +36,7 @@ from .extract import Exchange, to_event
 
 TRACE_FILE = "trace.sqlite3"
 FLUSH_INTERVAL_SEC = 0.5
-MAX_QUEUED = 10_000
+MAX_QUEUED = 2_000  # × two captured bodies of at most 16 KiB: a flood costs tens of MB, not more
 IDLE_EXIT_FLUSHES = 10  # the writer thread ends after 5 s without events and restarts on the next
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_events (

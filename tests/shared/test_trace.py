@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -10,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from mcp_oauth_demo.trace import line
 from shared.settings import load_settings
 from shared.sqlite import open_memory_database
 from shared.trace.connections import connections
 from shared.trace.diagnoses import PATIENCE_SEC, diagnose, token_check
 from shared.trace.events import fingerprint
-from shared.trace.extract import Exchange, to_event
+from shared.trace.extract import Exchange, jwt_summary, to_event
+from shared.trace.middleware import TraceMiddleware
 from shared.trace.store import SCHEMA, TraceRecorder, TraceStore
 
 SECRET_FORM = {
@@ -323,3 +326,65 @@ def test_connections_link_steps_by_fingerprint_and_origin() -> None:
     ]
     grouped = connections(events)
     assert [(c.client, len(c.events)) for c in grouped] == [("c", 3), ("unidentified client from 5.5.5.5", 1)]
+
+
+def test_a_senders_claims_are_kept_short() -> None:
+    header = b64({"alg": "ES256", "kid": "k" * 500})
+    token = f"{header}.{b64({'iss': 'i' * 5000, 'aud': ['a' * 5000] * 50, 'exp': True})}.sig"
+    summary = jwt_summary(token)
+    assert summary is not None
+    assert len(summary["iss"]) == 300 and len(summary["aud"]) == 5 and len(summary["kid"]) == 64
+    assert "exp" not in summary, "a boolean is no NumericDate"
+
+
+def test_the_terminal_never_prints_control_characters() -> None:
+    event = to_event(exchange(headers=[(b"user-agent", b"evil\x1b]0;owned\x07")], status=400))
+    event["client"] = "evil \x1b[2J from 1.2.3.4"
+    assert "\x1b" not in line(event) and "\x07" not in line(event)
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.exchanges: list[Exchange] = []
+
+    def record(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+
+def test_a_stream_passes_untouched_and_is_recorded_when_it_starts() -> None:
+    recorder = Captured()
+    seen_before_end: list[int] = []
+
+    async def streaming_app(scope: dict, receive: Any, send: Any) -> None:
+        await receive()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        seen_before_end.append(len(recorder.exchanges))
+        for chunk in (b"event: message\n", b"data: {}\n\n"):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    middleware = TraceMiddleware(
+        streaming_app,
+        server="rs",
+        settings=load_settings(_env_file=None),
+        recorder=recorder,  # type: ignore[arg-type]
+    )
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/mcp", "headers": [], "query_string": b""}
+    asyncio.run(middleware(scope, receive, send))
+    assert seen_before_end == [1], "recorded as the stream started"
+    assert [m.get("body") for m in sent[1:]] == [b"event: message\n", b"data: {}\n\n", b""]
+    assert len(recorder.exchanges) == 1 and recorder.exchanges[0].response_body is None
