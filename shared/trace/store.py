@@ -22,7 +22,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -51,44 +52,73 @@ CREATE INDEX IF NOT EXISTS trace_events_time ON trace_events (time);
 
 
 class TraceStore:
-    """The bounded event table; every method is safe to call from any thread."""
+    """The bounded event table; every method is safe to call from any thread.
 
-    def __init__(self, conn: sqlite3.Connection, *, max_events: int, max_age_sec: float) -> None:
-        self._conn = conn
+    On disk the connection is opened on first use and closed by :meth:`release` — by the writer
+    when it goes idle, by a view after reading — so no process keeps descriptors open for a trace
+    it is not writing (which matters to a test suite that builds hundreds of apps). In memory
+    there is one connection for the store's life.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection | None = None,
+        *,
+        path: Path | None = None,
+        max_events: int,
+        max_age_sec: float,
+    ) -> None:
+        assert (conn is None) != (path is None), "a connection (memory) or a path (disk)"
+        self._shared = conn
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self.max_events = max_events
         self.max_age_sec = max_age_sec
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._shared is not None:
+                yield self._shared
+                return
+            if self._conn is None:
+                assert self._path is not None
+                self._conn = open_database(self._path, SCHEMA)
+            yield self._conn
+
+    def release(self) -> None:
+        """Close the file until the next operation opens it again (a no-op in memory)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def add(self, events: list[Event]) -> None:
         """Append ``events`` in one transaction, then apply the bounds (the ``id`` is given on reading)."""
         if not events:
             return
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+        rows = [(event["time"], event["server"], event.get("client_id"), to_json(event)) for event in events]
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(
-                    "INSERT INTO trace_events (time, server, client_id, data) VALUES (?, ?, ?, ?)",
-                    [
-                        (event["time"], event["server"], event.get("client_id"), to_json(event))
-                        for event in events
-                    ],
+                conn.executemany(
+                    "INSERT INTO trace_events (time, server, client_id, data) VALUES (?, ?, ?, ?)", rows
                 )
-                self._conn.execute(
-                    "DELETE FROM trace_events WHERE time < ?", (time.time() - self.max_age_sec,)
-                )
-                self._conn.execute(
+                conn.execute("DELETE FROM trace_events WHERE time < ?", (time.time() - self.max_age_sec,))
+                conn.execute(
                     "DELETE FROM trace_events WHERE id <= (SELECT MAX(id) FROM trace_events) - ?",
                     (self.max_events,),
                 )
-                self._conn.execute("COMMIT")
+                conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
 
     def events(self, since: float | None = None, limit: int = 5000) -> list[Event]:
         """Events newer than ``since`` (Unix seconds), oldest first, at most the newest ``limit``."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._connection() as conn:
+            rows = conn.execute(
                 "SELECT id, data FROM (SELECT id, time, data FROM trace_events WHERE time > ? "
                 "ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id",
                 (since if since is not None else -1.0, limit),
@@ -101,25 +131,30 @@ class TraceStore:
         return events
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM trace_events").fetchone()[0])
+        with self._connection() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM trace_events").fetchone()[0])
 
     def clear(self) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM trace_events")
+        with self._connection() as conn:
+            conn.execute("DELETE FROM trace_events")
 
     def close(self) -> None:
+        self.release()
         with self._lock:
-            self._conn.close()
+            if self._shared is not None:
+                self._shared.close()
 
 
 def open_trace_store(settings: Settings) -> TraceStore:
     """The trace table for ``settings``: the shared file in ``DATA_DIR``, or memory with ``STORE=memory``."""
+    bounds = {"max_events": settings.trace_max_events, "max_age_sec": settings.trace_max_age_sec}
     if settings.store == "memory":
-        conn = open_memory_database(SCHEMA)
-    else:
-        conn = open_database(Path(settings.data_dir) / TRACE_FILE, SCHEMA)
-    return TraceStore(conn, max_events=settings.trace_max_events, max_age_sec=settings.trace_max_age_sec)
+        return TraceStore(open_memory_database(SCHEMA), **bounds)
+    path = Path(settings.data_dir) / TRACE_FILE
+    open_database(
+        path, SCHEMA
+    ).close()  # created now, with its owner-only mode, so a bad DATA_DIR shows early
+    return TraceStore(path=path, **bounds)
 
 
 class TraceRecorder:
@@ -179,6 +214,8 @@ class TraceRecorder:
                 with self._start_lock:
                     if not self._queue:
                         self._thread = None
+                        if self._store is not None:
+                            self._store.release()
                         return
 
     def flush(self) -> list[Event]:

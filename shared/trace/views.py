@@ -90,7 +90,10 @@ class TraceViews:
             since = float(request.query_params["since"]) if "since" in request.query_params else None
         except ValueError:
             since = None
-        return recorder.store.events(since=since, limit=MAX_EVENTS_SERVED)
+        try:
+            return recorder.store.events(since=since, limit=MAX_EVENTS_SERVED)
+        finally:
+            recorder.store.release()  # the writer reopens it; an idle AS holds no descriptor
 
     async def page(self, request: Request) -> Response:
         refusal = self._refusal(request)

@@ -6,7 +6,9 @@ import asyncio
 import base64
 import io
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from shared.trace.diagnoses import PATIENCE_SEC, diagnose, token_check
 from shared.trace.events import fingerprint
 from shared.trace.extract import Exchange, jwt_summary, to_event
 from shared.trace.middleware import TraceMiddleware
-from shared.trace.store import SCHEMA, TraceRecorder, TraceStore
+from shared.trace.store import SCHEMA, TraceRecorder, TraceStore, open_trace_store
 
 SECRET_FORM = {
     "grant_type": "authorization_code",
@@ -388,3 +390,21 @@ def test_a_stream_passes_untouched_and_is_recorded_when_it_starts() -> None:
     assert seen_before_end == [1], "recorded as the stream started"
     assert [m.get("body") for m in sent[1:]] == [b"event: message\n", b"data: {}\n\n", b""]
     assert len(recorder.exchanges) == 1 and recorder.exchanges[0].response_body is None
+
+
+def open_files_under(folder: Path) -> list[str]:
+    links = (os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink())
+    return [link for link in links if link.startswith(str(folder))]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc to list open files")
+def test_an_idle_recorder_holds_no_open_file(tmp_path: Path) -> None:
+    settings = load_settings(_env_file=None, data_dir=tmp_path)
+    recorder = TraceRecorder(lambda: open_trace_store(settings), interval_sec=0.01)
+    recorder.record(exchange(time=time.time(), method="GET", path="/oauth2/jwks", response_headers=[]))
+    deadline = time.time() + 5
+    while recorder._thread is not None and time.time() < deadline:
+        time.sleep(0.02)
+    assert recorder._thread is None, "the writer ends when idle"
+    assert open_files_under(tmp_path) == []
+    assert recorder.store.count() == 1
