@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic_core import from_json
 
-from .events import Event, fingerprint, step_of
+from .events import STEPS, Event, fingerprint, step_of
 
 SESSION_PREFIX_CHARS = 6
 MAX_CLAIM_CHARS = 300
@@ -376,5 +376,6 @@ def to_event(exchange: Exchange) -> Event:
         event["error_description"] = event["error_description"] or challenge.get("error_description")
         if challenge.get("scope"):
             event["params"]["challenge_scope"] = challenge["scope"]
-    event["step"] = step_of(exchange.server, exchange.method, exchange.path, event["params"])
+    event["step"] = step = step_of(exchange.server, exchange.method, exchange.path, event["params"])
+    event["rfc"] = STEPS[step].rfc
     return event

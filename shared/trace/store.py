@@ -213,9 +213,9 @@ class TraceRecorder:
                 # A quiet server (or one of many apps a test suite builds) keeps no thread polling.
                 with self._start_lock:
                     if not self._queue:
-                        self._thread = None
                         if self._store is not None:
                             self._store.release()
+                        self._thread = None
                         return
 
     def flush(self) -> list[Event]:

@@ -18,6 +18,7 @@ import hmac
 import time
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -120,13 +121,17 @@ class TraceViews:
                     },
                     status_code=400,
                 )
-        return self._refusal(request) or JSONResponse(self._events(request))
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return JSONResponse(await run_in_threadpool(self._events, request))
 
     async def connections(self, request: Request) -> Response:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
-        return JSONResponse(connections_payload(self._events(request), time.time()))
+        events = await run_in_threadpool(self._events, request)  # SQLite and parsing stay off the loop
+        return JSONResponse(connections_payload(events, time.time()))
 
     def routes(self) -> list[Route]:
         return [
