@@ -45,6 +45,8 @@ from auth_server.sessions import PendingRequests, SessionManager, load_session_s
 from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
 from shared.settings import Settings, get_settings
+from shared.trace.middleware import TraceMiddleware
+from shared.trace.views import trace_routes
 
 if TYPE_CHECKING:
     import httpx
@@ -142,7 +144,9 @@ def create_app(
         stylesheet,
     ):
         app.include_router(module.router)
+    app.router.routes.extend(trace_routes(settings))
     app.add_middleware(PublicCORS)
+    app.add_middleware(TraceMiddleware, server="as", settings=settings)  # outermost: sees every answer
     return app
 
 
