@@ -36,6 +36,8 @@ def main() -> int:
     print(f"  jwks     {issuer}{paths.JWKS}", flush=True)
     print(f"  storage  {storage_description(settings)}", flush=True)
     print("  demo user: alex / password (log in on the page a client opens for you)", flush=True)
+    if settings.trace:
+        print(f"  trace    {issuer}/trace?key={settings.trace_key}  (what every client did)", flush=True)
     for name, (address, port) in settings.oauth_fetch_host_overrides.items():
         shown = f"[{address}]" if ":" in address else address
         print(

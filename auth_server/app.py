@@ -42,9 +42,11 @@ from auth_server.pages import Pages
 from auth_server.public_fetch import PublicFetcher, Resolver
 from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
-from auth_server.store import open_store
+from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
 from shared.settings import Settings, get_settings
+from shared.trace.middleware import TraceMiddleware
+from shared.trace.views import trace_routes
 
 if TYPE_CHECKING:
     import httpx
@@ -142,7 +144,9 @@ def create_app(
         stylesheet,
     ):
         app.include_router(module.router)
+    app.router.routes.extend(trace_routes(settings))
     app.add_middleware(PublicCORS)
+    app.add_middleware(TraceMiddleware, server="as", settings=settings)  # outermost: sees every answer
     return app
 
 

@@ -23,7 +23,8 @@ import asyncio
 import sys
 import time
 
-from auth_server.store import KeyRecord, Store, open_store
+from auth_server.storage import open_store
+from auth_server.store import KeyRecord, Store
 from shared.jwks import (
     SigningKey,
     UnusableKey,

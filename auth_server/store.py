@@ -703,25 +703,3 @@ class SqliteStore:
                 (client_id, jti, expires_at),
             ).rowcount
         return bool(inserted == 1)
-
-
-async def open_store(settings: Any) -> Store:
-    """The store ``settings`` asks for; an unusable database stops startup with one line."""
-    if settings.database_url:
-        from auth_server.store_postgres import PostgresStore
-
-        return await PostgresStore.connect(settings.database_url)
-    if settings.store == "memory":
-        return SqliteStore.in_memory()
-    path = Path(settings.data_dir) / DATABASE_NAME
-    try:
-        store = SqliteStore.open(path)
-        await store.purge_expired()
-    except (sqlite3.Error, OSError) as exc:
-        from shared.settings import ConfigError
-
-        raise ConfigError(
-            f"DATA_DIR={settings.data_dir}: cannot open {path} ({exc}); make the directory writable by this "
-            f"user, or move the file away to start afresh (clients will have to register again)"
-        ) from None
-    return store

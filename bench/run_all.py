@@ -11,12 +11,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import cold_start, memory, oauth_dance, rs_cpu, rs_throughput, verify_tokens
+from bench import cold_start, memory, oauth_dance, rs_cpu, rs_throughput, trace_cost, verify_tokens
 from bench.report import arguments
 
 BENCHMARKS: list[tuple[str, Callable[[Sequence[str]], int]]] = [
     ("verify_tokens", verify_tokens.main),
     ("rs_cpu", rs_cpu.main),
+    ("trace_cost", trace_cost.main),
     ("cold_start", cold_start.main),
     ("oauth_dance", oauth_dance.main),
     ("rs_throughput", rs_throughput.main),

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 from types import ModuleType
 
-from mcp_oauth_demo import doctor, one_url, start, walkthrough
+from mcp_oauth_demo import doctor, one_url, start, trace, walkthrough
 
 # reStructuredText markup of the docstrings that --help shows: ``literal``, :role:`target`.
 _LITERAL = re.compile(r"``([^`]+)``")
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         one_url,
         "serve the AS and the MCP server on one port (8000) for one tunnel: set PUBLIC_URL",
     )
+    add_command(commands, "trace", trace, "print what clients did (the trace both servers record); --follow")
     return parser
 
 

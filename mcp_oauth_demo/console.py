@@ -264,7 +264,13 @@ class Console:
 
 # -- banners ---------------------------------------------------------------------------------
 def one_url_banner(
-    out: Console, *, listen: str, public_url: str, mcp_url: str, callbacks: Iterable[str]
+    out: Console,
+    *,
+    listen: str,
+    public_url: str,
+    mcp_url: str,
+    callbacks: Iterable[str],
+    trace_url: str | None = None,
 ) -> None:
     """What ``mcp-oauth-demo one-url`` prints before serving: the URL to paste, the callbacks allowed."""
     from shared.settings import is_loopback_host
@@ -288,3 +294,5 @@ def one_url_banner(
             "sign in as alex / password."
         )
     out.line(f"  Check the setup: PUBLIC_URL={public_url} .venv/bin/mcp-oauth-demo doctor")
+    if trace_url:
+        out.line(f"  What each client did (keep this URL to yourself): {trace_url}")

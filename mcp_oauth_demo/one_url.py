@@ -64,6 +64,7 @@ PATHS: tuple[tuple[str, Owner], ...] = (
     ("/.well-known/oauth-authorization-server", "auth"),  # RFC 8414 §3
     ("/.well-known/openid-configuration", "auth"),  # the same document, for OIDC-style clients
     ("/oauth2", "auth"),  # authorize, login, consent, token, register, jwks, revoke, introspect
+    ("/trace", "auth"),  # the trace of every exchange (shared.trace.views), behind TRACE_KEY
     ("/.well-known/oauth-protected-resource", "rs"),  # RFC 9728 §3.1, root and /mcp forms
     ("/mcp", "rs"),  # MCP streamable HTTP
     ("/widget", "rs"),  # the widget preview
@@ -207,6 +208,7 @@ def run(args: argparse.Namespace, out: Console | None = None) -> int:
         public_url=settings.public_url,
         mcp_url=settings.mcp_resource,
         callbacks=settings.oauth_allowed_redirect_uris,
+        trace_url=f"{settings.public_url}/trace?key={settings.trace_key}" if settings.trace else None,
     )
     uvicorn.run(
         create_app(settings),

@@ -2,11 +2,13 @@
 
 Requests meet, from the outside in — :func:`create_app` lists them in this order:
 
-1. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
+1. :class:`~shared.trace.middleware.TraceMiddleware` — records each protocol exchange for the
+   AS's ``/trace`` view, without secrets (``TRACE=off`` turns it off);
+2. :class:`~resource_server.security_headers.SecurityHeaders` — ``nosniff`` on every answer,
    no framing of the RS's HTML pages (clickjacking);
-2. CORS (Starlette's ``CORSMiddleware``: any origin, no credentials), so browser clients such as
+3. CORS (Starlette's ``CORSMiddleware``: any origin, no credentials), so browser clients such as
    MCP Inspector can read answers and the ``WWW-Authenticate`` header;
-3. the routes, whose paths are :mod:`resource_server.paths`. On ``/mcp``:
+4. the routes, whose paths are :mod:`resource_server.paths`. On ``/mcp``:
 
    a. :class:`~resource_server.mcp_transport.McpFrontDoor` — DNS-rebinding protection
       (``Host``/``Origin``) and media-type tolerance;
@@ -49,6 +51,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from shared.settings import Settings, get_settings
+from shared.trace.middleware import TraceMiddleware
 
 from .authorization import ToolAuthorization
 from .jwks_cache import JwksCache
@@ -138,7 +141,8 @@ def create_app(
     # Both lists read in the order a request meets them (the module docstring numbers them).
     app = Starlette(
         middleware=[
-            Middleware(SecurityHeaders),  # outermost, so CORS preflights and errors get it too
+            Middleware(TraceMiddleware, server="rs", settings=settings),  # outermost: records every exchange
+            Middleware(SecurityHeaders),  # so CORS preflights and errors get it too
             Middleware(
                 CORSMiddleware,
                 allow_origins=["*"],

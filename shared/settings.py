@@ -16,6 +16,7 @@ A misconfiguration stops startup with one line naming the variable and the fix
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +43,7 @@ DEFAULT_REDIRECT_URIS = (
     "https://claude.com/api/mcp/auth_callback",
 )
 DEFAULT_CLIENT_METADATA_HOSTS = ("claude.ai", "chatgpt.com", "openai.com")
+MIN_TRACE_KEY_CHARS = 16
 
 
 class ConfigError(ValueError):
@@ -166,6 +168,26 @@ class SettingsFields(BaseSettings):
     mcp_stateless: bool = False
     # Signs the AS's login-session and CSRF cookies; generated and kept in DATA_DIR when unset.
     session_secret: str | None = None
+    # --- Trace (shared.trace): every protocol exchange, for GET /trace and `mcp-oauth-demo trace` ---
+    trace: bool = True  # TRACE=off records nothing
+    # Opens GET /trace on the AS (?key= or Authorization: Bearer); random per start when unset.
+    trace_key: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
+    trace_max_events: int = Field(5000, ge=100, le=1_000_000)
+    trace_max_age_sec: int = Field(86400, ge=60)
+    log_format: Literal["text", "json"] = "text"  # json: each trace event is also a JSON line on stderr
+
+    @field_validator("trace_key", mode="before")
+    @classmethod
+    def _check_trace_key(cls, value: object) -> object:
+        if value in (None, ""):
+            return secrets.token_urlsafe(24)
+        if isinstance(value, str) and len(value) < MIN_TRACE_KEY_CHARS:
+            raise ConfigError(
+                f"TRACE_KEY is shorter than {MIN_TRACE_KEY_CHARS} characters: the trace shows who connected; "
+                "unset it (a random key is printed at start) or use python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))'"
+            )
+        return value
 
     @field_validator("oauth_allowed_redirect_uris", "oauth_allowed_client_metadata_hosts", mode="before")
     @classmethod

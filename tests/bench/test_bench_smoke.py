@@ -18,6 +18,7 @@ TABLES = [
     "## bench 1 — ratios",
     "## bench 1 — scale-out",
     "## bench 1b — RS CPU per request, in process",
+    "## bench 1c — authed tools/call CPU with and without the trace",
     "## bench 2 — token verification",
     "## bench 3 — full OAuth dance",
     "## bench 4 — cold start",

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from auth_server.store import open_store
+from auth_server.storage import open_store
 from mcp_oauth_demo.database_check import check_database
 from shared.settings import load_settings
 

@@ -17,6 +17,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from auth_server.storage import open_store
 from auth_server.store import (
     ClientRecord,
     CodeRecord,
@@ -26,7 +27,6 @@ from auth_server.store import (
     PendingRecord,
     RefreshTokenRecord,
     Store,
-    open_store,
 )
 from shared.settings import load_settings
 from tests.store.store_engines import Engine
