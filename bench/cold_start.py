@@ -25,22 +25,22 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import (
-    AS_READY_PATH,
+from bench.processes import (
     READY_TIMEOUT_SEC,
-    RS_READY_PATH,
-    Verdict,
-    arguments,
     bench_environment,
-    percentile,
-    print_machine,
-    print_table,
-    print_verdicts,
     rs_environment,
     spawn,
     temp_data_dir,
 )
-from mcp_oauth_demo.launcher import ServerProcess, free_port, launch_server, wait_ready
+from bench.report import Verdict, arguments, percentile, print_machine, print_table, print_verdicts
+from mcp_oauth_demo.launcher import (
+    AS_READY_PATH,
+    RS_READY_PATH,
+    ServerProcess,
+    free_port,
+    launch_server,
+    wait_ready,
+)
 
 READY_TARGET_SEC = 2.0
 

@@ -17,22 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.common import (
-    Verdict,
-    arguments,
-    bench_pair,
-    mcp_setup,
-    obtain_token,
-    port_of,
-    print_machine,
-    print_table,
-    print_verdicts,
-    rss_kib,
-    run_load,
-    temp_data_dir,
-    tool_call,
-)
+from bench.load import run_load
 from bench.loadgen import Job
+from bench.mcp_messages import mcp_setup, tool_call
+from bench.processes import bench_pair, port_of, rss_kib, temp_data_dir
+from bench.report import Verdict, arguments, print_machine, print_table, print_verdicts
+from bench.tokens import obtain_token
 
 GROWTH_TARGET = 0.10
 CLIENTS = 8

@@ -16,19 +16,9 @@ from collections.abc import Sequence
 
 import httpx
 
-from bench.common import (
-    Dance,
-    Verdict,
-    arguments,
-    bench_pair,
-    ms,
-    oauth_dance,
-    percentile,
-    print_machine,
-    print_table,
-    print_verdicts,
-    temp_data_dir,
-)
+from bench.processes import bench_pair, temp_data_dir
+from bench.report import Verdict, arguments, ms, percentile, print_machine, print_table, print_verdicts
+from bench.tokens import Dance, oauth_dance
 
 MEDIAN_TARGET_SEC = 0.100
 

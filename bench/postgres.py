@@ -23,22 +23,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.common import (
-    arguments,
-    bench_pair,
-    mcp_setup,
-    ms,
-    oauth_dance,
-    obtain_token,
-    percentile,
-    port_of,
-    print_machine,
-    print_table,
-    run_load,
-    temp_data_dir,
-    tool_call,
-)
+from bench.load import run_load
 from bench.loadgen import Job
+from bench.mcp_messages import mcp_setup, tool_call
+from bench.processes import bench_pair, port_of, temp_data_dir
+from bench.report import arguments, ms, percentile, print_machine, print_table
+from bench.tokens import oauth_dance, obtain_token
 from mcp_oauth_demo.pg_cluster import ClusterUnavailable, start_cluster
 
 CLIENTS = 8

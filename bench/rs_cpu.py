@@ -38,19 +38,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message
 
-from bench.common import (
-    MCP_HEADERS,
-    Verdict,
-    arguments,
-    print_machine,
-    print_table,
-    print_verdicts,
-    stub_as,
-    stub_settings,
-    stub_token,
-    temp_data_dir,
-)
+from bench.mcp_messages import MCP_HEADERS
+from bench.processes import temp_data_dir
+from bench.report import Verdict, arguments, print_machine, print_table, print_verdicts
 from bench.rs_app import build
+from bench.tokens import stub_as, stub_settings, stub_token
 from resource_server.verified_tokens import VerifiedTokenCache
 from shared.jwks import generate_signing_key
 from shared.settings import Settings

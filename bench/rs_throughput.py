@@ -46,24 +46,12 @@ from functools import partial
 
 import httpx
 
-from bench.common import (
-    LoadResult,
-    Verdict,
-    arguments,
-    as_request_count,
-    bench_pair,
-    mcp_setup,
-    ms,
-    obtain_token,
-    port_of,
-    print_machine,
-    print_table,
-    print_verdicts,
-    run_load,
-    temp_data_dir,
-    tool_call,
-)
+from bench.load import LoadResult, run_load
 from bench.loadgen import Job
+from bench.mcp_messages import mcp_setup, tool_call
+from bench.processes import as_request_count, bench_pair, port_of, temp_data_dir
+from bench.report import Verdict, arguments, ms, print_machine, print_table, print_verdicts
+from bench.tokens import obtain_token
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.launcher import Pair
 

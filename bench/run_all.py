@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from bench import cold_start, memory, oauth_dance, rs_cpu, rs_throughput, trace_cost, verify_tokens
-from bench.common import arguments
+from bench.report import arguments
 
 BENCHMARKS: list[tuple[str, Callable[[Sequence[str]], int]]] = [
     ("verify_tokens", verify_tokens.main),

@@ -22,19 +22,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import (
-    Verdict,
-    arguments,
-    print_machine,
-    print_table,
-    print_verdicts,
-    stub_as,
-    stub_settings,
-    stub_token,
-    temp_data_dir,
-)
+from bench.processes import temp_data_dir
+from bench.report import Verdict, arguments, print_machine, print_table, print_verdicts
 from bench.rs_app import build
 from bench.rs_cpu import AsgiCaller, _tool_call
+from bench.tokens import stub_as, stub_settings, stub_token
 from shared.jwks import generate_signing_key
 from shared.trace.middleware import TraceMiddleware, recorder_for
 

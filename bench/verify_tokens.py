@@ -25,19 +25,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bench.common import (
-    STUB_ISSUER,
-    Verdict,
-    arguments,
-    percentile,
-    print_machine,
-    print_table,
-    print_verdicts,
-    stub_as,
-    stub_settings,
-    stub_token,
-    temp_data_dir,
-)
+from bench.processes import temp_data_dir
+from bench.report import Verdict, arguments, percentile, print_machine, print_table, print_verdicts
+from bench.tokens import STUB_ISSUER, stub_as, stub_settings, stub_token
 from resource_server.jwks_cache import JwksCache
 from resource_server.token_verifier import TokenVerifier
 from resource_server.verified_tokens import VerifiedTokenCache

@@ -162,20 +162,17 @@ def wait_ready(server: ServerProcess, timeout: float = READY_TIMEOUT_SEC) -> flo
     raise RuntimeError(f"{server.name} did not answer {server.ready_url} within {timeout}s:\n{server.log}")
 
 
+# A server is ready when its discovery document answers (RFC 8414 §3, RFC 9728 §3.1).
+AS_READY_PATH = "/.well-known/oauth-authorization-server"
+RS_READY_PATH = "/.well-known/oauth-protected-resource/mcp"
+
+
 def start_auth(env: Mapping[str, str], log_dir: Path) -> ServerProcess:
-    return start_server(
-        "auth", "auth_server", env, env["AUTH_ISSUER"] + "/.well-known/oauth-authorization-server", log_dir
-    )
+    return start_server("auth", "auth_server", env, env["AUTH_ISSUER"] + AS_READY_PATH, log_dir)
 
 
 def start_rs(env: Mapping[str, str], log_dir: Path) -> ServerProcess:
-    return start_server(
-        "rs",
-        "resource_server",
-        env,
-        env["RS_BASE_URL"] + "/.well-known/oauth-protected-resource/mcp",
-        log_dir,
-    )
+    return start_server("rs", "resource_server", env, env["RS_BASE_URL"] + RS_READY_PATH, log_dir)
 
 
 @contextmanager
@@ -209,7 +206,7 @@ def start_one_url(env: Mapping[str, str], log_dir: Path) -> ServerProcess:
         "one-url",
         "mcp_oauth_demo.one_url",
         env,
-        env["PUBLIC_URL"] + "/.well-known/oauth-protected-resource/mcp",
+        env["PUBLIC_URL"] + RS_READY_PATH,
         log_dir,
         args=["--port", env["RS_PORT"]],
     )

@@ -28,12 +28,10 @@ import httpx
 
 from mcp_oauth_demo.console import sse_messages
 
-# What the demo asks for: every tool scope, plus a refresh token (see shared.scopes).
-DEMO_SCOPE = "profile:read notes:read notes:write offline_access"
-# The revision the SDK's ClientSession asks for in `initialize` (mcp_types.version.LATEST_HANDSHAKE_VERSION;
-# a test keeps the two equal). Spelled out because importing mcp_types costs seconds at startup.
-PROTOCOL_VERSION = "2025-11-25"
-MCP_ACCEPT = "application/json, text/event-stream"
+# Re-exported (the `as` form): the walkthrough and the tests write oc.DEMO_SCOPE, oc.MCP_ACCEPT.
+from mcp_oauth_demo.constants import DEMO_SCOPE as DEMO_SCOPE
+from mcp_oauth_demo.constants import MCP_ACCEPT as MCP_ACCEPT
+from mcp_oauth_demo.constants import MCP_HEADERS, PROTOCOL_VERSION
 
 _AUTH_PARAM_RE = re.compile(r'([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -220,7 +218,7 @@ def mcp_post(
     protocol_version: str | None = None,
 ) -> httpx.Response:
     """POST one JSON-RPC message as the streamable HTTP transport does."""
-    headers = {"Accept": MCP_ACCEPT, "Content-Type": "application/json"}
+    headers = dict(MCP_HEADERS)
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"  # RFC 6750 §2.1
     if session_id:

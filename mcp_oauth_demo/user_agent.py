@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
-DEMO_USERNAME = "alex"
-DEMO_PASSWORD = "password"
+from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_USERNAME
+
 # More hops than any sane login needs; a loop between pages ends here instead of forever.
 MAX_HOPS = 12
 

@@ -37,7 +37,8 @@ import httpx
 
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.console import Console, shorten
-from mcp_oauth_demo.user_agent import DEMO_PASSWORD, DEMO_USERNAME, UserAgentError, sign_in
+from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_USERNAME
+from mcp_oauth_demo.user_agent import UserAgentError, sign_in
 from shared.pkce import make_pair
 from shared.scopes import NOTES_READ, OFFLINE_ACCESS, format_scope, parse_scope
 from shared.settings import ConfigError, load_settings
@@ -393,16 +394,7 @@ class Walkthrough:
             "it with the challenge from step 6. The access token is a signed JWT (RFC 9068) that the "
             "resource server can verify by itself with the AS's public keys (jwks_uri)."
         )
-        response = oc.exchange_code(
-            self.http,
-            str(self.as_metadata["token_endpoint"]),
-            client_id=self.client_id,
-            code=self.code,
-            redirect_uri=self.callback.redirect_uri,
-            code_verifier=self.verifier,
-            resource=self.resource,
-        )
-        self.tokens = self._token_response(response)
+        self.tokens = self._exchange_code()
         claims = oc.jwt_claims(self.tokens["access_token"])
         self.out.line("access token claims (decoded here without verifying, only to show them):", 2)
         self.out.data(claims)
@@ -412,6 +404,19 @@ class Walkthrough:
             f"aud {audience!r} does not contain the resource {self.resource!r}",
         )
         self.out.ok("aud is the MCP server, iss is the AS, scope is what was granted")
+
+    def _exchange_code(self) -> dict[str, Any]:
+        """RFC 6749 §4.1.3: this run's code, its redirect URI and PKCE verifier, and the resource."""
+        response = oc.exchange_code(
+            self.http,
+            str(self.as_metadata["token_endpoint"]),
+            client_id=self.client_id,
+            code=self.code,
+            redirect_uri=self.callback.redirect_uri,
+            code_verifier=self.verifier,
+            resource=self.resource,
+        )
+        return self._token_response(response)
 
     def _token_response(self, response: httpx.Response) -> dict[str, Any]:
         self.out.exchange(response, request_headers=("content-type",))
@@ -500,16 +505,7 @@ class Walkthrough:
         self.state = secrets.token_urlsafe(16)
         old_refresh = str(self.tokens["refresh_token"])
         self.code = self._authorize(format_scope(granted | required))
-        response = oc.exchange_code(
-            self.http,
-            str(self.as_metadata["token_endpoint"]),
-            client_id=self.client_id,
-            code=self.code,
-            redirect_uri=self.callback.redirect_uri,
-            code_verifier=self.verifier,
-            resource=self.resource,
-        )
-        self.tokens = self._token_response(response)
+        self.tokens = self._exchange_code()
         self.mcp.access_token = str(self.tokens["access_token"])
         # The narrow grant is not needed any more; leave no live refresh token behind.
         oc.revoke(

@@ -103,8 +103,12 @@ def parse_host_overrides(value: str) -> dict[str, tuple[str, int]]:
     return overrides
 
 
-class Settings(BaseSettings):
-    """Every variable of ``.env.example``; names are the environment variable names, case-insensitive."""
+class SettingsFields(BaseSettings):
+    """Every variable of ``.env.example``, read but not checked; :class:`Settings` adds the checks.
+
+    Names are the environment variable names, case-insensitive. The doctor reads a broken
+    setup with this class, so that it can still look at it (``mcp_oauth_demo.doctor``).
+    """
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -196,6 +200,34 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_host_overrides(cls, value: object) -> object:
         return parse_host_overrides(value) if isinstance(value, str) else value
+
+    @property
+    def rs_metadata_url(self) -> str:
+        """The path-aware RFC 9728 URL (§3.1) that challenges name and clients try first."""
+        path = urlsplit(self.mcp_resource).path
+        base = self.rs_base_url[: len(self.rs_base_url) - len(urlsplit(self.rs_base_url).path)]
+        return f"{base}/.well-known/oauth-protected-resource{path}"
+
+    @property
+    def challenge_scopes(self) -> tuple[str, ...] | None:
+        """``MCP_CHALLENGE_SCOPES`` as scopes; ``None`` when unset (the RS then uses every tool scope)."""
+        return tuple(self.mcp_challenge_scopes.split()) or None
+
+    @property
+    def mcp_sessions_enabled(self) -> bool:
+        """Whether the RS hands out ``Mcp-Session-Id`` (only safe with a single worker process)."""
+        return not self.mcp_stateless and self.web_concurrency == 1
+
+    @property
+    def as_metadata_url(self) -> str:
+        return f"{self.auth_issuer}/.well-known/oauth-authorization-server"
+
+
+class Settings(SettingsFields):
+    """:class:`SettingsFields` plus the checks that stop a server starting with a setting that cannot work.
+
+    Each check raises :class:`ConfigError` naming the variable and the fix (see :func:`load_settings`).
+    """
 
     @field_validator("rs_base_url")
     @classmethod
@@ -299,27 +331,6 @@ class Settings(BaseSettings):
                     "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
         return self
-
-    @property
-    def rs_metadata_url(self) -> str:
-        """The path-aware RFC 9728 URL (§3.1) that challenges name and clients try first."""
-        path = urlsplit(self.mcp_resource).path
-        base = self.rs_base_url[: len(self.rs_base_url) - len(urlsplit(self.rs_base_url).path)]
-        return f"{base}/.well-known/oauth-protected-resource{path}"
-
-    @property
-    def challenge_scopes(self) -> tuple[str, ...] | None:
-        """``MCP_CHALLENGE_SCOPES`` as scopes; ``None`` when unset (the RS then uses every tool scope)."""
-        return tuple(self.mcp_challenge_scopes.split()) or None
-
-    @property
-    def mcp_sessions_enabled(self) -> bool:
-        """Whether the RS hands out ``Mcp-Session-Id`` (only safe with a single worker process)."""
-        return not self.mcp_stateless and self.web_concurrency == 1
-
-    @property
-    def as_metadata_url(self) -> str:
-        return f"{self.auth_issuer}/.well-known/oauth-authorization-server"
 
 
 def _one_line(error: ValidationError) -> str:

@@ -2,25 +2,25 @@
 
 Everything takes an ``httpx.Client`` whose base URL is the AS (a starlette ``TestClient``
 is one), so the same helpers serve the in-process tests and the real-uvicorn tests.
-Importable from other test folders as ``tests.auth_server.as_flow_helpers`` when the repo root is
-on ``sys.path`` (``python -m pytest`` puts it there).
+They step through the AS's own pages with an assertion on each answer, which is what its tests
+look at; a client's whole flow, with the client's checks, is :mod:`mcp_oauth_demo.flow`.
+Imported as ``tests.auth_server.as_flow_helpers`` from any test folder.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from mcp_oauth_demo.constants import DEMO_PASSWORD, DEMO_USERNAME
+from mcp_oauth_demo.user_agent import parse_page
 from shared.pkce import make_pair
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8765/callback"
 RESOURCE = "http://localhost:3000/mcp"
-_HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([\w-]+)" value="([^"]*)">')
 
 
 def register_client(http: httpx.Client, **metadata: Any) -> dict[str, Any]:
@@ -38,8 +38,12 @@ def register_client(http: httpx.Client, **metadata: Any) -> dict[str, Any]:
 
 
 def hidden_fields(page: str) -> dict[str, str]:
-    """The hidden inputs of a login or consent page (the CSRF token and the request id)."""
-    return {name: html.unescape(value) for name, value in _HIDDEN_INPUT.findall(page)}
+    """The hidden inputs of a login or consent page (the CSRF token and the request id).
+
+    Read by the user agent's HTML form parser (:func:`mcp_oauth_demo.user_agent.parse_page`).
+    """
+    forms = parse_page(page, "").forms
+    return {c.name: c.value for form in forms for c in form.controls if c.type == "hidden" and c.name}
 
 
 def query_of(location: str) -> dict[str, str]:
@@ -65,7 +69,7 @@ def start_authorization(http: httpx.Client, params: dict[str, Any]) -> httpx.Res
 
 
 def login(
-    http: httpx.Client, login_url: str, username: str = "alex", password: str = "password"
+    http: httpx.Client, login_url: str, username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD
 ) -> httpx.Response:
     """GET the login page, then post it with its CSRF token, like a browser."""
     page = http.get(login_url, follow_redirects=False)
@@ -86,8 +90,8 @@ def authorize_in_browser(
     http: httpx.Client,
     params: dict[str, Any],
     *,
-    username: str = "alex",
-    password: str = "password",
+    username: str = DEMO_USERNAME,
+    password: str = DEMO_PASSWORD,
     action: str = "approve",
 ) -> dict[str, str]:
     """Authorization request → login (if needed) → consent; returns the redirect's query."""

@@ -1,7 +1,7 @@
 """Test support for the authorization server that is not a fixture: settings and a fake web.
 
-Kept out of ``conftest.py`` because several test folders have a ``conftest`` module and
-``from conftest import …`` would pick whichever pytest loaded last.
+Imported as ``tests.auth_server.as_support`` from any test folder; the fixtures built on it are
+in ``tests/auth_server/fixtures.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures for the authorization server tests: a fresh app and DATA_DIR per test.
+"""The authorization server tests: the fixtures are in ``fixtures.py`` (a plugin of ``tests/conftest.py``).
 
 ``as_client`` is a starlette ``TestClient`` on a new app whose lifespan has run, with
 ``DATA_DIR`` in the test's ``tmp_path``; ``make_client`` builds more (e.g. a restart on the
@@ -9,46 +9,9 @@ helpers (``register_client``, ``authorize_in_browser``, ``get_tokens`` …) are 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
-from typing import Any
-
-import httpx
 import pytest
-from as_support import ISSUER, Documents, make_settings
-from starlette.testclient import TestClient
-
-from auth_server.app import create_app
-from shared.settings import Settings
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only what a test passes configures the server, never the developer's shell."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-@pytest.fixture
-def documents() -> Documents:
-    return Documents()
-
-
-@pytest.fixture
-def make_client(tmp_path: Path, documents: Documents) -> Iterator[Callable[..., TestClient]]:
-    with ExitStack() as stack:
-
-        def factory(data_dir: Path = tmp_path, **overrides: Any) -> TestClient:
-            http_client = httpx.AsyncClient(transport=httpx.MockTransport(documents.handle))
-            app = create_app(
-                make_settings(data_dir, **overrides), http_client=http_client, resolver=documents.resolve
-            )
-            return stack.enter_context(TestClient(app, base_url=ISSUER))
-
-        yield factory
-
-
-@pytest.fixture
-def as_client(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
+def _clean_environment(clean_environment: None) -> None:
+    """Every test here configures the AS only through what it passes."""

@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from as_flow_helpers import (
+from starlette.testclient import TestClient
+
+from shared.pkce import make_pair, s256_challenge
+from tests.auth_server.as_flow_helpers import (
     LOOPBACK_REDIRECT,
     authorize_params,
     consent,
@@ -16,9 +19,6 @@ from as_flow_helpers import (
     register_client,
     start_authorization,
 )
-from starlette.testclient import TestClient
-
-from shared.pkce import make_pair, s256_challenge
 
 ISSUER = "http://localhost:4000"
 

@@ -11,11 +11,18 @@ from typing import Any
 
 import httpx
 import pytest
-from as_flow_helpers import authorize_params, exchange_code, login, query_of, refresh, start_authorization
-from as_support import Documents
 from starlette.testclient import TestClient
 
 from shared.pkce import make_pair
+from tests.auth_server.as_flow_helpers import (
+    authorize_params,
+    exchange_code,
+    login,
+    query_of,
+    refresh,
+    start_authorization,
+)
+from tests.auth_server.as_support import Documents
 
 CLAUDE = "https://claude.ai/oauth/mcp-oauth-client-metadata"
 CLAUDE_CALLBACK = "https://claude.ai/api/mcp/auth_callback"
@@ -61,7 +68,7 @@ def test_a_valid_document_is_used_like_a_registered_client(
     page = as_client.get(consent_url)
     assert "Claude" in page.text and "claude.ai" in page.text
     assert 'class="warning"' not in page.text
-    from as_flow_helpers import hidden_fields
+    from tests.auth_server.as_flow_helpers import hidden_fields
 
     approved = as_client.post(
         "/oauth2/consent", data=hidden_fields(page.text) | {"action": "approve"}, follow_redirects=False
@@ -168,10 +175,12 @@ def test_slow_hosts_are_given_up_on(as_client: TestClient, documents: Documents)
     assert_refused(authorize(as_client), "took longer than 0.2 s")
 
 
-def test_redirects_are_not_followed(as_client: TestClient, documents: Documents) -> None:
-    documents.serve(CLAUDE, None, status_code=302, headers={"Location": "http://169.254.169.254/latest"})
-    assert_refused(authorize(as_client), "redirect (302)")
-    assert documents.fetches == [CLAUDE]
+@pytest.mark.parametrize("status", [302, 307])
+def test_redirects_are_not_followed(as_client: TestClient, documents: Documents, status: int) -> None:
+    """Not even to the cloud metadata service: a redirect would turn the fetch into request forgery."""
+    documents.serve(CLAUDE, None, status_code=status, headers={"Location": "http://169.254.169.254/latest"})
+    assert_refused(authorize(as_client), f"redirect ({status})")
+    assert documents.fetches == [CLAUDE]  # the metadata service was never asked
 
 
 def test_error_statuses_are_refused(as_client: TestClient, documents: Documents) -> None:

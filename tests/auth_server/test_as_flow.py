@@ -4,7 +4,14 @@ token → refresh → revoke → introspect (RFC 6749 §4.1, §6; RFC 7009; RFC 
 from __future__ import annotations
 
 import jwt
-from as_flow_helpers import (
+from starlette.testclient import TestClient
+
+from auth_server import paths
+from shared.jwks import verification_key
+from shared.pkce import make_pair
+from shared.scopes import OFFLINE_ACCESS, RESOURCE_SCOPES, format_scope
+from shared.tokens import verify_access_token
+from tests.auth_server.as_flow_helpers import (
     LOOPBACK_REDIRECT,
     RESOURCE,
     authorize_in_browser,
@@ -18,13 +25,6 @@ from as_flow_helpers import (
     register_client,
     start_authorization,
 )
-from starlette.testclient import TestClient
-
-from auth_server import paths
-from shared.jwks import verification_key
-from shared.pkce import make_pair
-from shared.scopes import OFFLINE_ACCESS, RESOURCE_SCOPES, format_scope
-from shared.tokens import verify_access_token
 
 ISSUER = "http://localhost:4000"
 

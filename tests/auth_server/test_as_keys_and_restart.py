@@ -10,14 +10,14 @@ from typing import Any
 
 import jwt
 import pytest
-from as_flow_helpers import get_tokens, introspect_with, refresh, register_client
-from as_support import make_settings
 from starlette.testclient import TestClient
 
 from auth_server.app import create_app
 from auth_server.keys import main as keys_main
 from auth_server.store import DATABASE_NAME
 from shared.settings import ConfigError
+from tests.auth_server.as_flow_helpers import get_tokens, introspect_with, refresh, register_client
+from tests.auth_server.as_support import make_settings
 
 
 def kids(as_client: TestClient) -> list[str]:

@@ -11,13 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from as_flow_helpers import authorize_params, exchange_code, register_client
-from as_support import Documents
 from starlette.testclient import TestClient
-from test_as_cimd import CLAUDE, CLAUDE_CALLBACK, assert_refused, authorize, claude_document
 
 from shared.pkce import make_pair
-from tests.auth_server.as_flow_helpers import authorize_in_browser
+from tests.auth_server.as_flow_helpers import (
+    authorize_in_browser,
+    authorize_params,
+    exchange_code,
+    register_client,
+)
+from tests.auth_server.as_support import Documents
+from tests.auth_server.test_as_cimd import CLAUDE, CLAUDE_CALLBACK, assert_refused, authorize, claude_document
 from tests.security.client_assertion_support import post_token, public_jwk, sign_assertion
 
 JWKS_URI = "https://claude.ai/oauth/jwks.json"

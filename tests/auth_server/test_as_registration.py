@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from as_flow_helpers import LOOPBACK_REDIRECT, register_client
 from starlette.testclient import TestClient
 
 from auth_server.redirect_uris import (
@@ -16,6 +15,7 @@ from auth_server.redirect_uris import (
 )
 from auth_server.store import secret_hash
 from shared.settings import DEFAULT_REDIRECT_URIS
+from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, register_client
 
 
 def register(as_client: TestClient, **metadata: Any) -> Any:

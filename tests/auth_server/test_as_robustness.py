@@ -6,13 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from as_flow_helpers import LOOPBACK_REDIRECT, authorize_params, query_of, register_client
-from as_support import make_settings
 from starlette.testclient import TestClient
 
 from auth_server import paths
 from auth_server.app import create_app
 from shared.pkce import make_pair
+from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, authorize_params, query_of, register_client
+from tests.auth_server.as_support import make_settings
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 GARBAGE_BODIES: list[tuple[bytes, dict[str, str]]] = [

@@ -9,7 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from as_flow_helpers import (
+from starlette.testclient import TestClient
+
+from auth_server.store import GrantRecord, RefreshTokenRecord, SqliteStore, secret_hash
+from auth_server.token import RETRY_WINDOW_SEC
+from shared.pkce import make_pair
+from tests.auth_server.as_flow_helpers import (
     LOOPBACK_REDIRECT,
     authorize_in_browser,
     authorize_params,
@@ -20,11 +25,6 @@ from as_flow_helpers import (
     refresh,
     register_client,
 )
-from starlette.testclient import TestClient
-
-from auth_server.store import GrantRecord, RefreshTokenRecord, SqliteStore, secret_hash
-from auth_server.token import RETRY_WINDOW_SEC
-from shared.pkce import make_pair
 
 
 def code_for(as_client: TestClient, client: dict[str, Any], **params: Any) -> tuple[str, str]:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from as_flow_helpers import exchange_code, get_tokens, refresh, register_client
 from starlette.testclient import TestClient
 
 from shared.trace.middleware import recorder_for
 from shared.trace.store import TRACE_FILE
+from tests.auth_server.as_flow_helpers import exchange_code, get_tokens, refresh, register_client
 
 KEY = "as-trace-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}

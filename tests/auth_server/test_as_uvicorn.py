@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from as_flow_helpers import get_tokens, post_token, refresh, register_client
 
 from shared.settings import Settings
+from tests.auth_server.as_flow_helpers import get_tokens, post_token, refresh, register_client
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -1,4 +1,7 @@
-"""Fixtures for end-to-end tests: both servers as real processes on free 127.0.0.1 ports."""
+"""Fixtures for end-to-end tests: both servers as real processes on free 127.0.0.1 ports.
+
+``live_pair`` (one pair per module) is in ``tests/conftest.py``; ``shared_pair`` is one for the session.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from node_tools import NodeTools, NodeToolsUnavailable, ensure_node_tools
 
 from mcp_oauth_demo.launcher import Pair, running_pair
+from tests.e2e.node_tools import NodeTools, NodeToolsUnavailable, ensure_node_tools
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def live_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    """One AS + RS pair per test module, with a fresh DATA_DIR (SQLite store, ES256 keys)."""
-    with running_pair(tmp_path_factory.mktemp("pair")) as pair:
-        yield pair
 
 
 @pytest.fixture(scope="session")

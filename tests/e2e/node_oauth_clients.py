@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from oauth_flow import as_metadata
 
 from mcp_oauth_demo.launcher import Pair
 from mcp_oauth_demo.user_agent import sign_in
+from tests.e2e.oauth_flow import as_metadata
 
 # The display and desktop variables that make xdg-open pick a real browser; a Node client's
 # opener falls back to $BROWSER without them (see :func:`no_browser_environment`).

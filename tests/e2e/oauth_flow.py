@@ -1,114 +1,84 @@
-"""The OAuth client side of the end-to-end tests, as an MCP client performs it.
+"""The OAuth client side of the end-to-end tests: :mod:`mcp_oauth_demo.flow` against a :class:`Pair`.
 
 Discovery (RFC 8414), Dynamic Client Registration (RFC 7591), the authorization request with
-PKCE S256 (RFC 7636) and a ``resource`` (RFC 8707), and the token exchange (RFC 6749 §4.1.3).
+PKCE S256 (RFC 7636) and a ``resource`` (RFC 8707), and the token exchange (RFC 6749 §4.1.3) are
+the project's one client flow; this module only binds it to a running pair of servers.
 The user's part — login and consent — is played either by a real browser (``test_browser.py``)
 or by :func:`token_via_flow`, which hands it to the project's httpx user agent.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
 
+from mcp_oauth_demo import flow
+from mcp_oauth_demo import oauth_client as oc
+from mcp_oauth_demo.constants import DEMO_PASSWORD as DEMO_PASSWORD  # re-exported for test_browser
+from mcp_oauth_demo.constants import DEMO_SCOPE, DEMO_USERNAME
+from mcp_oauth_demo.flow import AuthorizationRequest
 from mcp_oauth_demo.launcher import Pair, free_port
-from shared.pkce import make_pair
+from shared.scopes import NOTES_READ, PROFILE_READ, format_scope
 
-DEMO_USER = "alex"
-DEMO_PASSWORD = "password"
-DEFAULT_SCOPE = "profile:read notes:read"
+DEMO_USER = DEMO_USERNAME
+# Less than everything, as most clients ask: the read scopes, no refresh token.
+DEFAULT_SCOPE = format_scope((PROFILE_READ, NOTES_READ))
+
+
+def discovery(pair: Pair) -> flow.Discovery:
+    with httpx.Client(timeout=10) as http:
+        return flow.discover_issuer(http, pair.issuer, pair.mcp_url)
 
 
 def as_metadata(pair: Pair) -> dict[str, Any]:
-    response = httpx.get(pair.issuer + "/.well-known/oauth-authorization-server", timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    """One authorization request: what the client sent and must remember for the token exchange."""
-
-    url: str
-    client_id: str
-    redirect_uri: str
-    state: str
-    code_verifier: str
-    resource: str
+    return discovery(pair).metadata
 
 
 def register_client(pair: Pair, *, client_name: str, redirect_uri: str) -> str:
     """Register a public client (``token_endpoint_auth_method: none``) by DCR; returns its client_id."""
-    response = httpx.post(
-        as_metadata(pair)["registration_endpoint"],
-        json={
-            "client_name": client_name,
-            "redirect_uris": [redirect_uri],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        },
-        timeout=10,
-    )
+    with httpx.Client(timeout=10) as http:
+        return flow.register(http, discovery(pair), client_name=client_name, redirect_uri=redirect_uri)
+
+
+def registration(
+    pair: Pair, *, client_name: str, redirect_uri: str | None = None, scope: str = DEMO_SCOPE
+) -> dict[str, Any]:
+    """The whole RFC 7591 §3.2.1 answer for a public client (SDK clients keep all of it).
+
+    The redirect URI is a free loopback port unless given (RFC 8252 §7.3).
+    """
+    with httpx.Client(timeout=10) as http:
+        response = oc.register_client(
+            http,
+            discovery(pair).endpoint("registration_endpoint"),
+            redirect_uri or loopback_redirect_uri(),
+            name=client_name,
+            scope=scope,
+        )
     assert response.status_code == 201, response.text
-    return response.json()["client_id"]
+    return dict(response.json())
 
 
 def authorization_request(
     pair: Pair, *, client_id: str, redirect_uri: str, scope: str = DEFAULT_SCOPE
 ) -> AuthorizationRequest:
-    verifier, challenge = make_pair()
-    state = secrets.token_urlsafe(16)
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "state": state,
-        "scope": scope,
-        "resource": pair.mcp_url,
-    }
-    url = as_metadata(pair)["authorization_endpoint"] + "?" + urlencode(query)
-    return AuthorizationRequest(url, client_id, redirect_uri, state, verifier, pair.mcp_url)
+    return flow.authorization_request(
+        discovery(pair), client_id=client_id, redirect_uri=redirect_uri, scope=scope
+    )
 
 
 def code_from_redirect(request: AuthorizationRequest, location: str, issuer: str) -> str:
     """Check the authorization response (RFC 6749 §4.1.2, RFC 9207 ``iss``) and return the code."""
-    parts = urlsplit(location)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == request.redirect_uri, location
-    params = {key: values[0] for key, values in parse_qs(parts.query).items()}
-    assert "error" not in params, params
-    assert params.get("state") == request.state, params
-    assert params.get("iss") == issuer, params
-    assert params.get("code"), params
-    return params["code"]
+    assert request.issuer == issuer, (request.issuer, issuer)
+    return flow.code_from_redirect(request, location)
 
 
 def exchange_code(pair: Pair, request: AuthorizationRequest, code: str) -> dict[str, Any]:
     """``grant_type=authorization_code`` at the token endpoint; returns the token response."""
-    response = httpx.post(
-        as_metadata(pair)["token_endpoint"],
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": request.redirect_uri,
-            "client_id": request.client_id,
-            "code_verifier": request.code_verifier,
-            "resource": request.resource,
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    tokens = response.json()
-    assert tokens.get("token_type", "").lower() == "bearer", tokens
-    assert tokens.get("access_token"), tokens
-    return tokens
+    with httpx.Client(timeout=10) as http:
+        return flow.exchange(http, discovery(pair), request, code)
 
 
 def verified_claims(pair: Pair, access_token: str) -> dict[str, Any]:
@@ -127,17 +97,18 @@ def loopback_redirect_uri() -> str:
 
 
 def token_via_flow(pair: Pair, *, scope: str = DEFAULT_SCOPE, client_name: str = "e2e test client") -> str:
-    """An access token for the demo user, through the whole flow with the project's httpx user agent.
+    """An access token for the demo user, through :func:`mcp_oauth_demo.flow.sign_in`.
 
     DCR with a loopback redirect, authorization request with PKCE, login and consent played by
-    :func:`mcp_oauth_demo.user_agent.sign_in` (which stops at the redirect), then the code exchange.
+    the httpx user agent in its own cookie jar (which stops at the redirect), then the code exchange.
     """
-    from mcp_oauth_demo.user_agent import sign_in
-
-    redirect_uri = loopback_redirect_uri()
-    client_id = register_client(pair, client_name=client_name, redirect_uri=redirect_uri)
-    request = authorization_request(pair, client_id=client_id, redirect_uri=redirect_uri, scope=scope)
-    with httpx.Client(timeout=10) as user_agent:
-        response = sign_in(user_agent, request.url, username=DEMO_USER, password=DEMO_PASSWORD)
-    code = code_from_redirect(request, response.redirect_url, pair.issuer)
-    return exchange_code(pair, request, code)["access_token"]
+    with httpx.Client(timeout=10) as http, httpx.Client(timeout=10) as browser:
+        signed_in = flow.sign_in(
+            http,
+            discovery(pair),
+            client_name=client_name,
+            scope=scope,
+            redirect_uri=loopback_redirect_uri(),
+            browser=browser,
+        )
+    return signed_in.access_token

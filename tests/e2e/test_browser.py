@@ -30,7 +30,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from oauth_flow import (
+
+from mcp_oauth_demo.launcher import Pair
+from tests.e2e.oauth_flow import (
     DEMO_PASSWORD,
     DEMO_USER,
     authorization_request,
@@ -40,8 +42,6 @@ from oauth_flow import (
     register_client,
     verified_claims,
 )
-
-from mcp_oauth_demo.launcher import Pair
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

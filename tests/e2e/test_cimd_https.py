@@ -17,12 +17,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from vendor_hosts import CLAUDE_CALLBACK, CLAUDE_CLIENT_ID, CLAUDE_DOCUMENT, VendorHosts, vendor_hosts
 
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.launcher import ServerProcess, free_port, pair_environment, start_auth
 from mcp_oauth_demo.user_agent import sign_in
 from shared.pkce import make_pair
+from tests.e2e.vendor_hosts import (
+    CLAUDE_CALLBACK,
+    CLAUDE_CLIENT_ID,
+    CLAUDE_DOCUMENT,
+    VendorHosts,
+    vendor_hosts,
+)
 
 pytestmark = pytest.mark.e2e
 

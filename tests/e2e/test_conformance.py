@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
-from node_tools import NodeRun, NodeTools, run_node_tool
 
 from mcp_oauth_demo.launcher import Pair
+from tests.e2e.node_tools import NodeRun, NodeTools, run_node_tool
 
 pytestmark = pytest.mark.e2e
 

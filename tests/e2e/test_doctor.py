@@ -25,6 +25,7 @@ import pytest
 from mcp_oauth_demo import doctor
 from mcp_oauth_demo.console import Console
 from mcp_oauth_demo.launcher import Pair, free_port
+from shared.settings import SettingsFields
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,7 @@ def test_unreachable_authorization_server(
 def probe_for(handler: httpx.MockTransport | None = None, **settings: str) -> doctor.Probe:
     values = {"rs_base_url": "http://localhost:3000", "auth_issuer": "http://localhost:4000", **settings}
     http = httpx.Client(transport=handler or httpx.MockTransport(lambda request: httpx.Response(404)))
-    return doctor.Probe(settings=doctor.LenientSettings(_env_file=None, **values), http=http)  # type: ignore[call-arg]
+    return doctor.Probe(settings=SettingsFields(_env_file=None, **values), http=http)  # type: ignore[call-arg]
 
 
 def statuses(findings: object) -> list[tuple[str, str]]:

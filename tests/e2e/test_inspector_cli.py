@@ -20,10 +20,10 @@ import json
 from typing import Any
 
 import pytest
-from node_tools import NodeRun, NodeTools, run_node_tool
-from oauth_flow import token_via_flow, verified_claims
 
 from mcp_oauth_demo.launcher import Pair
+from tests.e2e.node_tools import NodeRun, NodeTools, run_node_tool
+from tests.e2e.oauth_flow import token_via_flow, verified_claims
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # may include a first-time npm install
 

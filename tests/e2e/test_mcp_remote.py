@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_oauth_clients import BrowserUser, NodeProcess, no_browser_environment, opened_urls, query_param
-from node_tools import NodeTools
 
 from mcp_oauth_demo.launcher import Pair, free_port
+from tests.e2e.node_oauth_clients import (
+    BrowserUser,
+    NodeProcess,
+    no_browser_environment,
+    opened_urls,
+    query_param,
+)
+from tests.e2e.node_tools import NodeTools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # may include a first-time npm install
 

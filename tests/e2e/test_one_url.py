@@ -22,13 +22,13 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp.shared.auth import OAuthClientInformationFull
-from oauth_flow import token_via_flow, verified_claims
-from test_sdk_oauth_client import PlayedUser, sdk_session
 
 from mcp_oauth_demo import doctor
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.console import Console
 from mcp_oauth_demo.launcher import Pair, free_port, running_one_url
+from tests.e2e.oauth_flow import registration, token_via_flow, verified_claims
+from tests.e2e.test_sdk_oauth_client import PlayedUser, sdk_session
 
 pytestmark = pytest.mark.e2e
 
@@ -60,14 +60,8 @@ def test_one_process_serves_both_documents_at_the_one_url(one_url: Pair) -> None
 @pytest.fixture
 def registered_client(one_url: Pair) -> OAuthClientInformationFull:
     """A client registered (RFC 7591) for every scope, so no sign-in needs a new registration."""
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    with httpx.Client(timeout=10) as http:
-        metadata = http.get(one_url.issuer + "/.well-known/oauth-authorization-server").json()
-        registered = oc.register_client(
-            http, metadata["registration_endpoint"], redirect_uri, name="mcp SDK one-URL test"
-        )
-    assert registered.status_code == 201, registered.text
-    return OAuthClientInformationFull.model_validate(registered.json())
+    registered = registration(one_url, client_name="mcp SDK one-URL test")
+    return OAuthClientInformationFull.model_validate(registered)
 
 
 @pytest.mark.anyio

@@ -34,8 +34,6 @@ import anyio
 import httpx
 import psycopg
 import pytest
-from oauth_flow import authorization_request, code_from_redirect, exchange_code, register_client
-from test_sdk_oauth_client import FIVE_TOOLS, PlayedUser, sdk_session
 
 from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair, free_port, launch_server, pair_environment, running_pair, wait_ready
@@ -43,6 +41,8 @@ from mcp_oauth_demo.pg_cluster import Cluster
 from mcp_oauth_demo.user_agent import sign_in
 from shared.pkce import make_pair
 from tests.auth_server.as_flow_helpers import hidden_fields, query_of
+from tests.e2e.oauth_flow import authorization_request, code_from_redirect, exchange_code, register_client
+from tests.e2e.test_sdk_oauth_client import FIVE_TOOLS, PlayedUser, sdk_session
 
 LOAD = 300 if os.environ.get("CI") == "true" else 1_000
 CONCURRENCY = 32

@@ -29,12 +29,12 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from vendor_hosts import VendorHosts, vendor_hosts
 
 from mcp_oauth_demo import oauth_client as oc
 from mcp_oauth_demo.launcher import Pair, running_pair
 from mcp_oauth_demo.user_agent import sign_in
 from shared.pkce import make_pair
+from tests.e2e.vendor_hosts import VendorHosts, vendor_hosts
 from tests.security.client_assertion_support import (
     ASSERTION_TYPE,
     CLIENT_KEY,

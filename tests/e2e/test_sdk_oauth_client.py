@@ -41,11 +41,10 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
-from oauth_flow import authorization_request, code_from_redirect, exchange_code
 
-from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair, free_port, running_pair
 from mcp_oauth_demo.user_agent import UserAgentError, sign_in, sign_in_async
+from tests.e2e.oauth_flow import authorization_request, code_from_redirect, exchange_code, registration
 
 pytestmark = pytest.mark.e2e
 
@@ -224,17 +223,12 @@ class NarrowGrant:
 
 
 def narrow_grant(pair: Pair, scope: str) -> NarrowGrant:
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    registered = registration(pair, client_name="mcp SDK e2e (narrow)", scope=scope)
+    client_info = OAuthClientInformationFull.model_validate(registered)
+    request = authorization_request(
+        pair, client_id=client_info.client_id or "", redirect_uri=registered["redirect_uris"][0], scope=scope
+    )
     with httpx.Client(timeout=10) as http:
-        metadata = http.get(pair.issuer + "/.well-known/oauth-authorization-server").json()
-        registered = oauth_client.register_client(
-            http, metadata["registration_endpoint"], redirect_uri, name="mcp SDK e2e (narrow)", scope=scope
-        )
-        assert registered.status_code == 201, registered.text
-        client_info = OAuthClientInformationFull.model_validate(registered.json())
-        request = authorization_request(
-            pair, client_id=client_info.client_id or "", redirect_uri=redirect_uri, scope=scope
-        )
         answer = sign_in(http, request.url)
     tokens = exchange_code(pair, request, code_from_redirect(request, answer.redirect_url, pair.issuer))
     assert tokens["scope"] == scope, tokens
@@ -266,14 +260,8 @@ async def test_sdk_steps_up_a_token_narrowed_on_purpose(short_lived_pair: Pair) 
 @pytest.fixture
 def registered_for_every_scope(short_lived_pair: Pair) -> OAuthClientInformationFull:
     """A client registered (RFC 7591) for every scope the demo has, as the walkthrough registers."""
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    with httpx.Client(timeout=10) as http:
-        metadata = http.get(short_lived_pair.issuer + "/.well-known/oauth-authorization-server").json()
-        registered = oauth_client.register_client(
-            http, metadata["registration_endpoint"], redirect_uri, name="mcp SDK e2e test (pre-registered)"
-        )
-    assert registered.status_code == 201, registered.text
-    return OAuthClientInformationFull.model_validate(registered.json())
+    registered = registration(short_lived_pair, client_name="mcp SDK e2e test (pre-registered)")
+    return OAuthClientInformationFull.model_validate(registered)
 
 
 @pytest.mark.anyio

@@ -20,11 +20,11 @@ import anyio
 import httpx
 import pytest
 from mcp.client.auth.exceptions import OAuthFlowError
-from oauth_flow import token_via_flow
-from test_sdk_oauth_client import PlayedUser, SdkClient, sdk_session
 
 from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair, free_port, pair_environment, running_pair, start_auth, start_server
+from tests.e2e.oauth_flow import token_via_flow
+from tests.e2e.test_sdk_oauth_client import PlayedUser, SdkClient, sdk_session
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from oauth_flow import token_via_flow
-from test_browser import CHROMIUM, BrowserPage, browser, playwright_api, tab  # noqa: F401 (fixtures)
 
 from mcp_oauth_demo import oauth_client
 from mcp_oauth_demo.launcher import Pair
+from tests.e2e.oauth_flow import token_via_flow
+from tests.e2e.test_browser import CHROMIUM, BrowserPage, browser, playwright_api, tab  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.e2e,

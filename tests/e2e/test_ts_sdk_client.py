@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_oauth_clients import BrowserUser, NodeProcess, no_browser_environment, query_param
-from node_tools import NodeTools
 
 from mcp_oauth_demo.launcher import Pair
+from tests.e2e.node_oauth_clients import BrowserUser, NodeProcess, no_browser_environment, query_param
+from tests.e2e.node_tools import NodeTools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # may include a first-time npm install
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-from mcp_oauth_demo import oauth_client, walkthrough
+from mcp_oauth_demo import constants, oauth_client, walkthrough
 from mcp_oauth_demo.console import Console
 from mcp_oauth_demo.launcher import Pair, free_port
 from mcp_oauth_demo.user_agent import sign_in
@@ -103,7 +103,9 @@ def test_walkthrough_without_servers_says_how_to_start_them() -> None:
 
 
 def test_walkthrough_speaks_the_sdks_handshake_revision() -> None:
-    assert oauth_client.PROTOCOL_VERSION == LATEST_HANDSHAKE_VERSION
+    """The one spelled-out revision (mcp_oauth_demo.constants) is the SDK's own ``initialize`` offer."""
+    assert constants.PROTOCOL_VERSION == LATEST_HANDSHAKE_VERSION
+    assert oauth_client.PROTOCOL_VERSION is constants.PROTOCOL_VERSION
 
 
 def test_walkthrough_browser_mode_catches_the_redirect_on_loopback(shared_pair: Pair) -> None:

@@ -24,6 +24,7 @@ import httpx
 import jwt
 from starlette.testclient import TestClient
 
+from mcp_oauth_demo.constants import MCP_HEADERS
 from resource_server.paths import MCP_PATH, PROTECTED_RESOURCE_METADATA_PATH
 from shared.jwks import SigningKey, generate_signing_key, jwks_document
 from shared.settings import Settings, load_settings
@@ -34,7 +35,8 @@ RS_BASE_URL = "http://localhost:3000"
 RESOURCE = RS_BASE_URL + MCP_PATH
 METADATA_URL = RS_BASE_URL + PROTECTED_RESOURCE_METADATA_PATH + MCP_PATH
 JWKS_URI = ISSUER + "/oauth2/jwks"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+# The revision most requests speak: the oldest with the MCP-Protocol-Version header and without
+# batching (MCP 2025-06-18), which every older-client compatibility path of the RS must serve.
 PROTOCOL = "2025-06-18"
 
 SIGNING_KEY = generate_signing_key("ES256")  # one key for the whole run: key generation is slow-ish

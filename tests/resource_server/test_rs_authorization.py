@@ -12,7 +12,6 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from rs_support import make_settings
 
 from resource_server.authorization import Allow, TokenState, challenge_mode, decide
 from resource_server.challenges import Challenge
@@ -21,6 +20,7 @@ from resource_server.tool_policies import ToolPolicies
 from resource_server.tools import ServerState, build_mcp_server
 from resource_server.verified_tokens import VerifiedToken
 from shared.tokens import InvalidToken
+from tests.resource_server.rs_support import make_settings
 
 ALL_SCOPES = frozenset({"profile:read", "notes:read", "notes:write"})
 

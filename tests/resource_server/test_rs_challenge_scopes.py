@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rs_support import AppFactory, RunningRS, make_settings, mint, tool_result
 
 from mcp_oauth_demo.oauth_client import parse_www_authenticate
 from shared.scopes import RESOURCE_SCOPES, format_scope
 from shared.settings import ConfigError
+from tests.resource_server.rs_support import AppFactory, RunningRS, make_settings, mint, tool_result
 
 ALL = format_scope(RESOURCE_SCOPES)
 TOOL_CALLS: list[tuple[str, dict[str, Any]]] = [

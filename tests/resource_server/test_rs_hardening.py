@@ -15,7 +15,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from rs_support import (
+from starlette.testclient import TestClient
+
+from resource_server.app import create_app
+from resource_server.notes_store import DB_FILENAME, Note, NotesStore
+from resource_server.notes_store import REQUEST_ID_PATTERN as NOTE_REQUEST_ID_PATTERN
+from resource_server.widget import MCP_APP_URI, OPENAI_WIDGET_URI
+from tests.resource_server.rs_support import (
     MCP_HEADERS,
     SESSION_PROTOCOL,
     FakeAuthServer,
@@ -26,12 +32,6 @@ from rs_support import (
     open_session,
     tool_result,
 )
-from starlette.testclient import TestClient
-
-from resource_server.app import create_app
-from resource_server.notes_store import DB_FILENAME, Note, NotesStore
-from resource_server.notes_store import REQUEST_ID_PATTERN as NOTE_REQUEST_ID_PATTERN
-from resource_server.widget import MCP_APP_URI, OPENAI_WIDGET_URI
 
 # ----- Anti-framing and nosniff headers (resource_server.security_headers) -----
 

@@ -7,7 +7,11 @@ import time
 
 import httpx
 import pytest
-from rs_support import (
+
+from resource_server.jwks_cache import JwksCache, JwksUnavailable, UnknownKey
+from shared.jwks import hs256_key
+from shared.tokens import mint_access_token
+from tests.resource_server.rs_support import (
     ISSUER,
     JWKS_URI,
     OTHER_KEY,
@@ -18,10 +22,6 @@ from rs_support import (
     mint,
     tool_result,
 )
-
-from resource_server.jwks_cache import JwksCache, JwksUnavailable, UnknownKey
-from shared.jwks import hs256_key
-from shared.tokens import mint_access_token
 
 METADATA = ISSUER + "/.well-known/oauth-authorization-server"
 

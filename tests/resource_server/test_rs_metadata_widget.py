@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-from rs_support import AppFactory, RunningRS, tool_result
 
+from tests.resource_server.rs_support import AppFactory, RunningRS, tool_result
 from widget import SELF_CALLABLE_TOOLS, render_widget
 
 EXPECTED_METADATA = {

@@ -6,10 +6,18 @@ import stat
 from pathlib import Path
 
 import pytest
-from rs_support import AppFactory, FakeAuthServer, Rpc, RunningRS, make_settings, mint, tool_result
 from starlette.testclient import TestClient
 
 from resource_server.app import create_app
+from tests.resource_server.rs_support import (
+    AppFactory,
+    FakeAuthServer,
+    Rpc,
+    RunningRS,
+    make_settings,
+    mint,
+    tool_result,
+)
 
 ALEX = mint("notes:read notes:write", subject="user-alex")
 BOB = mint("notes:read notes:write", subject="user-bob")

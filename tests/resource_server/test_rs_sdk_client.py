@@ -24,11 +24,11 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from rs_support import SIGNING_KEY
 
 from mcp_oauth_demo.launcher import ServerProcess, free_port, wait_ready
 from shared.jwks import jwks_document
 from shared.tokens import mint_access_token
+from tests.resource_server.rs_support import SIGNING_KEY
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ from typing import Any
 
 import jwt
 import pytest
-from rs_support import (
+
+from shared.jwks import jwks_document
+from tests.resource_server.rs_support import (
     ISSUER,
     METADATA_URL,
     OTHER_KEY,
@@ -24,8 +26,6 @@ from rs_support import (
     modern_request,
     tool_result,
 )
-
-from shared.jwks import jwks_document
 
 # tool -> (policy, scope it needs, arguments)
 TOOLS: dict[str, tuple[str, str | None, dict[str, Any]]] = {

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from rs_support import RESOURCE, AppFactory, RunningRS, mint
-
 from shared.trace.connections import connections
 from shared.trace.diagnoses import diagnose
 from shared.trace.middleware import recorder_for
+from tests.resource_server.rs_support import RESOURCE, AppFactory, RunningRS, mint
 
 
 def recorded(rs: RunningRS) -> list[dict]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 from mcp_types import HEADER_MISMATCH
-from rs_support import MCP_HEADERS, METADATA_URL, AppFactory, RunningRS, mint, modern_request, tool_result
+
+from tests.resource_server.rs_support import (
+    MCP_HEADERS,
+    METADATA_URL,
+    AppFactory,
+    RunningRS,
+    mint,
+    modern_request,
+    tool_result,
+)
 
 INITIALIZE = {"capabilities": {}, "clientInfo": {"name": "test", "version": "1.0.0"}}
 PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'

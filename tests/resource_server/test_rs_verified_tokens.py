@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rs_support import OTHER_KEY, SIGNING_KEY, RunningRS, forged_token, mint
 
 import resource_server.token_verifier as token_verifier_module
 from resource_server.verified_tokens import VerifiedTokenCache
 from shared.tokens import verify_access_token
+from tests.resource_server.rs_support import OTHER_KEY, SIGNING_KEY, RunningRS, forged_token, mint
 
 
 @pytest.fixture

@@ -19,16 +19,13 @@ from typing import Any
 
 import httpx
 
+from mcp_oauth_demo.constants import MCP_HEADERS as BASE_MCP_HEADERS
 from mcp_oauth_demo.launcher import Pair
 from mcp_oauth_demo.oauth_client import rpc
 from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, Tokens, get_tokens
+from tests.resource_server.rs_support import PROTOCOL
 
-PROTOCOL = "2025-06-18"
-MCP_HEADERS = {
-    "Accept": "application/json, text/event-stream",
-    "Content-Type": "application/json",
-    "Mcp-Protocol-Version": PROTOCOL,
-}
+MCP_HEADERS = BASE_MCP_HEADERS | {"Mcp-Protocol-Version": PROTOCOL}
 
 
 @contextmanager

@@ -18,10 +18,18 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from rs_support import ISSUER, OTHER_KEY, RESOURCE, SIGNING_KEY, RunningRS, forged_token, mint
 from starlette.testclient import TestClient
 
 from tests.auth_server.as_flow_helpers import get_tokens, introspect_with, register_client
+from tests.resource_server.rs_support import (
+    ISSUER,
+    OTHER_KEY,
+    RESOURCE,
+    SIGNING_KEY,
+    RunningRS,
+    forged_token,
+    mint,
+)
 
 ALL = "profile:read notes:read notes:write"
 

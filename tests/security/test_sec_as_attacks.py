@@ -6,15 +6,13 @@
 * CSRF on the consent form (RFC 9700 §4.7) and clickjacking of the login/consent pages (§4.16);
 * password guessing is throttled per user and per IP, with a message a person understands;
 * dynamic registration refuses code-running and fragment redirect URIs (RFC 6749 §3.1.2, RFC 9700 §4.1);
-* Client ID Metadata Documents are fetched under bounds: size, time, no redirects, and the
-  document must name itself.
+* Client ID Metadata Documents are fetched under bounds (size, time, no redirects, and the
+  document must name itself): those attacks are tested once, in ``tests/auth_server/test_as_cimd.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +29,7 @@ from tests.auth_server.as_flow_helpers import (
     register_client,
     start_authorization,
 )
-from tests.auth_server.conftest import ISSUER, Documents
+from tests.auth_server.as_support import ISSUER
 
 
 # -- refresh tokens ------------------------------------------------------------------------
@@ -188,75 +186,6 @@ def test_registration_refuses_dangerous_redirect_uris(as_client: TestClient, uri
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_redirect_uri"
     assert "client_id" not in response.json()
-
-
-# -- client ID metadata documents -------------------------------------------------------------
-CIMD = "https://claude.ai/oauth/security-suite-client"
-CALLBACK = "https://claude.ai/api/mcp/auth_callback"
-
-
-def _document(**overrides: Any) -> dict[str, Any]:
-    return {"client_id": CIMD, "client_name": "CIMD client", "redirect_uris": [CALLBACK]} | overrides
-
-
-def _authorize_cimd(as_client: TestClient) -> httpx.Response:
-    _, challenge = make_pair()
-    return start_authorization(as_client, authorize_params(CIMD, challenge, redirect_uri=CALLBACK))
-
-
-def _assert_refused(response: httpx.Response, mention: str) -> None:
-    assert response.status_code == 400 and "location" not in response.headers, response.text
-    assert "Client metadata document refused" in response.text
-    assert mention in response.text.replace("&#39;", "'")
-
-
-def test_cimd_control_a_valid_document_works(as_client: TestClient, documents: Documents) -> None:
-    documents.serve(CIMD, _document())
-    assert _authorize_cimd(as_client).status_code == 303
-
-
-def test_cimd_larger_than_the_bound_is_refused(as_client: TestClient, documents: Documents) -> None:
-    documents.serve(CIMD, _document(client_uri="https://claude.ai/" + "x" * 10_000))
-    _assert_refused(_authorize_cimd(as_client), "larger than")
-
-
-def test_cimd_streamed_without_length_is_cut_off(as_client: TestClient, documents: Documents) -> None:
-    sent: list[int] = []
-
-    async def endless() -> Any:
-        for index in range(10_000):
-            sent.append(index)
-            yield b" " * 1024
-
-    documents.handlers[CIMD] = lambda _request: httpx.Response(200, content=endless())
-    _assert_refused(_authorize_cimd(as_client), "larger than")
-    assert len(sent) < 20  # abandoned at the bound, not read to the end
-
-
-def test_cimd_slow_host_is_given_up_on(as_client: TestClient, documents: Documents) -> None:
-    as_client.app.state.context.clients.documents.fetcher.timeout_sec = 0.3  # type: ignore[attr-defined]
-
-    async def slow(_request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(10)
-        return httpx.Response(200, json=_document())
-
-    documents.handlers[CIMD] = slow
-    _assert_refused(_authorize_cimd(as_client), "took longer than")
-
-
-def test_cimd_redirect_is_not_followed(as_client: TestClient, documents: Documents) -> None:
-    documents.serve(
-        CIMD, None, status_code=307, headers={"Location": "http://169.254.169.254/latest/meta-data"}
-    )
-    _assert_refused(_authorize_cimd(as_client), "redirect")
-    assert documents.fetches == [CIMD]  # the metadata service was never asked
-
-
-def test_cimd_whose_client_id_differs_from_its_url_is_refused(
-    as_client: TestClient, documents: Documents
-) -> None:
-    documents.serve(CIMD, _document(client_id="https://claude.ai/oauth/someone-else"))
-    _assert_refused(_authorize_cimd(as_client), "client_id")
 
 
 @pytest.mark.parametrize("path", ["/oauth2/consent", "/oauth2/login", "/oauth2/logout"])

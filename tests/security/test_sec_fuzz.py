@@ -21,10 +21,10 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rs_support import RunningRS, mint
 from starlette.testclient import TestClient
 
 from tests.auth_server.as_flow_helpers import LOOPBACK_REDIRECT, get_tokens
+from tests.resource_server.rs_support import RunningRS, mint
 
 COMMON_4XX = {400, 401, 403, 405, 413, 415, 429}
 DOCUMENTED: dict[tuple[str, str], set[int]] = {

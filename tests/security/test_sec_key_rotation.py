@@ -10,9 +10,8 @@ blacklisted until the process restarts.
 
 from __future__ import annotations
 
-from rs_support import OTHER_KEY, SIGNING_KEY, AppFactory, mint
-
 from shared.jwks import generate_signing_key
+from tests.resource_server.rs_support import OTHER_KEY, SIGNING_KEY, AppFactory, mint
 
 ALL = "profile:read notes:read notes:write"
 

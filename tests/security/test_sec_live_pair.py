@@ -27,17 +27,6 @@ import time
 import httpx
 import jwt
 import pytest
-from sec_live import (
-    add_notes,
-    as_http,
-    call_tool,
-    integrity,
-    live_tokens,
-    query,
-    read_registration,
-    register_many,
-    tool_ok,
-)
 
 from mcp_oauth_demo.launcher import Pair, start_auth, start_rs
 from shared.pkce import make_pair
@@ -49,6 +38,17 @@ from tests.auth_server.as_flow_helpers import (
     refresh,
     register_client,
     start_authorization,
+)
+from tests.security.sec_live import (
+    add_notes,
+    as_http,
+    call_tool,
+    integrity,
+    live_tokens,
+    query,
+    read_registration,
+    register_many,
+    tool_ok,
 )
 
 pytestmark = pytest.mark.e2e

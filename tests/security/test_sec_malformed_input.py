@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from rs_support import RunningRS, mint
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from tests.auth_server.as_flow_helpers import register_client
+from tests.resource_server.rs_support import RunningRS, mint
 
 MB = 1024 * 1024
 FORM = "application/x-www-form-urlencoded"

@@ -17,7 +17,10 @@ import time
 from typing import Any
 
 import pytest
-from rs_support import (
+from starlette.testclient import TestClient
+
+from tests.auth_server.as_flow_helpers import introspect_with, register_client
+from tests.resource_server.rs_support import (
     ISSUER,
     RESOURCE,
     SESSION_PROTOCOL,
@@ -29,9 +32,6 @@ from rs_support import (
     signed_token,
     tool_result,
 )
-from starlette.testclient import TestClient
-
-from tests.auth_server.as_flow_helpers import introspect_with, register_client
 
 ALL = "profile:read notes:read notes:write"
 

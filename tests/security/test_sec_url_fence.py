@@ -24,14 +24,14 @@ from typing import Any
 
 import httpx
 import pytest
-from rs_support import MCP_HEADERS, RunningRS
 from starlette.testclient import TestClient
 
 from auth_server.addresses import embedded_ipv4, is_ip_literal, is_public_address
 from auth_server.public_fetch import FetchRefused, PublicFetcher
 from shared.pkce import make_pair
 from tests.auth_server.as_flow_helpers import authorize_params, register_client, start_authorization
-from tests.auth_server.conftest import Documents
+from tests.auth_server.as_support import Documents
+from tests.resource_server.rs_support import MCP_HEADERS, RunningRS
 
 # -- the tables ------------------------------------------------------------------------------
 # Appended to a fixed path such as https://chatgpt.com/connector/oauth — each must be refused.

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_engines import ENGINES, Engine
+
+from tests.store.store_engines import ENGINES, Engine
 
 
 def _empty(url: str) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import anyio
 import pytest
-from store_engines import Engine
 
 from resource_server.notes_store import Notes, RequestIdReused, open_notes_store
 from shared.settings import load_settings
+from tests.store.store_engines import Engine
 
 
 def run(engine: Engine, scenario: Callable[..., Awaitable[Any]], stores: int = 1) -> Any:

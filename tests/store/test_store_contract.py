@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from store_engines import Engine
 
 from auth_server.storage import open_store
 from auth_server.store import (
@@ -30,6 +29,7 @@ from auth_server.store import (
     Store,
 )
 from shared.settings import load_settings
+from tests.store.store_engines import Engine
 
 RACERS = 20
 

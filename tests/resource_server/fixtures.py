@@ -1,4 +1,7 @@
-"""Fixtures for the resource-server tests: the real ASGI app (lifespan included) against a fake AS."""
+"""Fixtures for the resource server: the real ASGI app (lifespan included) against a fake AS.
+
+A pytest plugin (``tests/conftest.py`` loads it), so every test folder can ask for them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rs_support import RS_BASE_URL, AppFactory, FakeAuthServer, Rpc, RunningRS, make_settings
 from starlette.testclient import TestClient
 
 from resource_server.app import create_app
+from tests.resource_server.rs_support import (
+    RS_BASE_URL,
+    AppFactory,
+    FakeAuthServer,
+    Rpc,
+    RunningRS,
+    make_settings,
+)
 
 
 @pytest.fixture
