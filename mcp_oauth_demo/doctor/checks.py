@@ -15,8 +15,17 @@ import httpx
 
 from auth_server.redirect_uris import RedirectPolicy, RedirectURIError
 from mcp_oauth_demo import oauth_client as oc
+from mcp_oauth_demo.doctor.database import check_database
 from mcp_oauth_demo.doctor.probe import Fetched, Probe
-from mcp_oauth_demo.doctor.problems import CHATGPT_CALLBACK, CLAUDE_CALLBACKS, Finding, fail, ok, skip, warn
+from mcp_oauth_demo.doctor.problems import (
+    CHATGPT_CALLBACK,
+    CLAUDE_CALLBACKS,
+    Finding,
+    fail,
+    ok,
+    skip,
+    warn,
+)
 from mcp_oauth_demo.doctor.round_trip import check_token
 from shared.settings import SettingsFields, is_loopback_host
 from shared.tokens import DEFAULT_LEEWAY_SEC
@@ -40,6 +49,11 @@ def check_config(probe: Probe) -> Iterator[Finding]:
         s = probe.settings
         urls = f"RS_BASE_URL={s.rs_base_url}  AUTH_ISSUER={s.auth_issuer}  MCP_RESOURCE={s.mcp_resource}"
         yield ok("config", f"PUBLIC_URL={s.public_url}  {urls}" if s.public_url else urls)
+
+
+def check_storage(probe: Probe) -> Iterator[Finding]:
+    status, message, fix = check_database(probe.settings)
+    yield Finding("database", status, message, fix)
 
 
 def check_https(probe: Probe) -> Iterator[Finding]:
@@ -292,6 +306,7 @@ def check_clock(probe: Probe) -> Iterator[Finding]:
 # -- the order they run in, by section ----------------------------------------------------------
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("Configuration", check_config),
+    ("Configuration", check_storage),
     ("Configuration", check_https),
     ("Configuration", check_public_rs_local_as),
     ("Configuration", check_redirect_allowlist),

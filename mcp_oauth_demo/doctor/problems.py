@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mcp_oauth_demo.doctor import database
 from shared.tokens import DEFAULT_LEEWAY_SEC
 
 CHATGPT_CALLBACK = "https://chatgpt.com/connector_platform_oauth_redirect"
@@ -47,6 +48,7 @@ PROBLEMS: tuple[Problem, ...] = (
         "load .env and the environment with the servers' own validation (shared.settings)",
         "fix the variable the message names; every variable is documented in .env.example",
     ),
+    Problem("database", database.PROBLEM, database.HOW_CHECKED, database.FIX),
     Problem(
         "https",
         "A client refuses a public URL that uses http",

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from auth_server.storage import open_store
-from mcp_oauth_demo.database_check import check_database
+from mcp_oauth_demo.doctor.database import check_database
 from shared.settings import load_settings
 
 

@@ -1,8 +1,8 @@
 """The doctor's database check: can this machine reach the store the servers are configured for?
 
-Self-contained so ``doctor`` can list it with its other checks: :func:`check_database` takes the
-settings and returns a status, a one-line message and (on failure) the fix, and
-:data:`PROBLEM`, :data:`HOW_CHECKED`, :data:`FIX` are its row of the troubleshooting table.
+:func:`check_database` takes the settings and returns a status, a one-line message and (on
+failure) the fix; :data:`PROBLEM`, :data:`HOW_CHECKED`, :data:`FIX` are its row of the
+troubleshooting table (:mod:`.problems`), and :func:`.checks.check_storage` runs it.
 
 With ``DATABASE_URL`` it connects (a few seconds at most), asks the server's version and reads
 ``schema_migrations`` to say whether the servers have created their tables yet. Without it, it
@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from shared.settings import Settings
+from shared.settings import SettingsFields
 
 CONNECT_TIMEOUT_SEC = 3
 
@@ -28,7 +28,7 @@ FIX = (
 Status = Literal["ok", "fail", "warn"]
 
 
-def check_database(settings: Settings) -> tuple[Status, str, str | None]:
+def check_database(settings: SettingsFields) -> tuple[Status, str, str | None]:
     """``(status, message, fix)`` for the store ``settings`` select."""
     if not settings.database_url:
         if settings.store == "memory":
