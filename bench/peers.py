@@ -1,0 +1,418 @@
+"""Bench 6 — the RS beside what users would pick instead, same tool, same tokens, same load.
+
+Every server runs as its own process on a free 127.0.0.1 port and answers the same call,
+``tools/call auth_whoami`` (return the caller's claims), at 8 keep-alive clients:
+
+* ``RS``: this resource server (``python -m resource_server``), authed with an ES256 token
+  from the real OAuth flow — and the same process's public ``auth_show`` without a token;
+* ``RS, GC untuned``: a second RS with ``RS_GC_TUNING=false``, to show what
+  :mod:`resource_server.__main__`'s garbage-collector tuning does to the tail;
+* ``SDK + bearer auth``: the plain ``mcp`` SDK server with the SDK's own resource-server auth
+  and a PyJWT ``TokenVerifier`` (:mod:`bench.peer_sdk`);
+* ``FastMCP JWTVerifier``: FastMCP 4 with ``JWTVerifier`` (:mod:`bench.peer_fastmcp`) — only
+  when ``fastmcp`` is installed (``pip install -e '.[bench]'``); otherwise the row is skipped
+  and the bench says so;
+* ``SDK, no auth``: the same SDK server without auth (what MCP costs before any token check);
+* ``Starlette route``: one bare Starlette JSON route (:mod:`bench.peer_starlette`), the floor.
+
+The authed servers verify the same tokens: signed by the demo AS, ``iss`` the AS, ``aud`` the
+RS's resource, keys from the AS's JWK Set. Before any load each server is asked once with the
+token (its answer must name the token's subject) and the authed ones once without (they must
+refuse), so a row can never measure a server that lets everyone in.
+
+Rows are measured in interleaved **rounds** (every row once per round, the order rotated), so
+a slow phase of the host falls on all rows alike. ``CPU µs/req`` — the server process's CPU
+time over the measured window ÷ answers, median of the rounds — is the number that survives
+the host's freezes; ``req/s`` is the median of the rounds' whole-run rates; p50 and p99 pool
+all rounds' latencies. The ``Starlette route`` row is the control for the tail: a p99 the
+bare route shares is the host's, one it does not is the server's.
+
+**Cold start** (second table): spawn → first successful authed ``tools/call auth_whoami``, for
+the RS and the plain SDK server (and FastMCP when installed), polled every 20 ms with the same
+token against the running AS, started alternately, median of the runs. It includes the first
+JWKS fetch each server makes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench.common import (
+    MCP_HEADERS,
+    READY_TIMEOUT_SEC,
+    RS_READY_PATH,
+    LoadResult,
+    Verdict,
+    arguments,
+    bench_pair,
+    mcp_setup,
+    ms,
+    obtain_token,
+    percentile,
+    port_of,
+    print_machine,
+    print_table,
+    print_verdicts,
+    rs_environment,
+    run_load,
+    temp_data_dir,
+    tool_call,
+)
+from bench.loadgen import Job
+from mcp_oauth_demo import oauth_client as oc
+from mcp_oauth_demo.launcher import Pair, ServerProcess, free_port, launch_server, wait_ready
+
+CLIENTS = 8
+TAIL_TARGET = 6.0  # p99 ≤ 6 × p50 for authed calls at 8 clients
+COLD_START_TARGET = 1.2  # RS cold start ≤ 1.2 × the plain SDK server's
+FASTMCP_HINT = "pip install -e '.[bench]'"
+POLL_SEC = 0.02
+
+RS, RS_ANON, RS_UNTUNED = "RS auth_whoami (authed)", "RS auth_show (anon)", "RS, GC untuned (authed)"
+SDK_AUTH, FASTMCP, SDK_ANON, STARLETTE = (
+    "SDK + bearer auth (authed)",
+    "FastMCP JWTVerifier (authed)",
+    "SDK, no auth",
+    "Starlette route",
+)
+
+
+@dataclass
+class Server:
+    """One server under test: how to start it and the call it answers."""
+
+    name: str
+    module: str
+    authed: bool
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/ready"
+    tool: str = "auth_whoami"
+
+
+@dataclass
+class Row:
+    name: str
+    server: str  # the Server.name of the process that answers
+    authed: bool
+    tool: str = "auth_whoami"
+    results: list[LoadResult] = field(default_factory=list)
+
+
+def fastmcp_installed() -> bool:
+    return importlib.util.find_spec("fastmcp") is not None
+
+
+# -- environments -------------------------------------------------------------------------------
+def peer_environment(pair: Pair, jwks_uri: str, port: int, **extra: str) -> dict[str, str]:
+    """A peer's environment: the pair's (PYTHONPATH, DATA_DIR), its port, and what to check tokens against."""
+    return {
+        **pair.env,
+        "PEER_PORT": str(port),
+        "PEER_ISSUER": pair.issuer,
+        "PEER_JWKS_URI": jwks_uri,
+        "PEER_AUDIENCE": pair.mcp_url,
+        **extra,
+    }
+
+
+def extra_rs_environment(pair: Pair, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Another RS beside the pair's, accepting the same tokens: same resource (``aud``), own port and data."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **pair.env,
+        # RS_BASE_URL stays the pair RS's, so MCP_RESOURCE (the tokens' `aud`) is the same; the
+        # transport's DNS-rebinding check allows 127.0.0.1 on RS_PORT.
+        "RS_PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        **extra,
+    }
+    return rs_environment(env)
+
+
+def base_url(server: ServerProcess) -> str:
+    parts = urlsplit(server.ready_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# -- checks ------------------------------------------------------------------------------------
+def call_whoami(http: httpx.Client, url: str, token: str | None, tool: str = "auth_whoami") -> httpx.Response:
+    headers = dict(MCP_HEADERS)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = oc.rpc("tools/call", {"name": tool, "arguments": {}}, 1)
+    return http.post(url + "/mcp", headers=headers, content=json.dumps(body))
+
+
+def answered(response: httpx.Response) -> dict[str, Any] | None:
+    """The tool's structured result, or None when the call did not succeed."""
+    if response.status_code != 200:
+        return None
+    try:
+        result = response.json().get("result") or {}
+    except ValueError:
+        return None
+    if result.get("isError"):
+        return None
+    return result.get("structuredContent") or {}
+
+
+def check_server(http: httpx.Client, url: str, *, authed: bool, token: str, subject: str, tool: str) -> None:
+    """The server answers the tool for the token's subject, and (authed) refuses a call without a token."""
+    data = answered(call_whoami(http, url, token if authed else None, tool))
+    if data is None:
+        raise RuntimeError(f"{url} did not answer tools/call {tool}")
+    if authed and data.get("sub") != subject:
+        raise RuntimeError(f"{url} answered {tool} for {data.get('sub')!r}, not the token's {subject!r}")
+    if authed:
+        refused = call_whoami(http, url, None, tool)
+        if answered(refused) is not None:
+            raise RuntimeError(f"{url} answered {tool} without a token (HTTP {refused.status_code})")
+
+
+def token_subject(token: str) -> str:
+    import jwt
+
+    return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+
+# -- throughput rounds -------------------------------------------------------------------------
+def servers_and_rows(pair: Pair, jwks_uri: str, data_dir: Path) -> tuple[list[Server], list[Row]]:
+    servers = [
+        Server(
+            RS_UNTUNED,
+            "resource_server",
+            True,
+            extra_rs_environment(pair, free_port(), data_dir / "rs-untuned", RS_GC_TUNING="false"),
+            RS_READY_PATH,
+        ),
+        Server(SDK_AUTH, "bench.peer_sdk", True, peer_environment(pair, jwks_uri, free_port())),
+        Server(
+            SDK_ANON, "bench.peer_sdk", False, peer_environment(pair, jwks_uri, free_port(), PEER_AUTH="0")
+        ),
+        Server(STARLETTE, "bench.peer_starlette", False, peer_environment(pair, jwks_uri, free_port())),
+    ]
+    if fastmcp_installed():
+        servers.insert(
+            2, Server(FASTMCP, "bench.peer_fastmcp", True, peer_environment(pair, jwks_uri, free_port()))
+        )
+    rows = [Row(RS, RS, True), Row(RS_ANON, RS, False, tool="auth_show")]
+    rows += [Row(s.name, s.name, s.authed) for s in servers]
+    return servers, rows
+
+
+def start_servers(stack: ExitStack, servers: Sequence[Server], log_dir: Path) -> dict[str, ServerProcess]:
+    """Launch all peers at once (their imports overlap), then wait for each; stopped when ``stack`` closes."""
+    started: dict[str, ServerProcess] = {}
+    for server in servers:
+        port = server.env.get("PEER_PORT") or server.env["RS_PORT"]
+        slug = "".join(c if c.isalnum() else "-" for c in server.name.lower()).strip("-")
+        process = launch_server(
+            slug, server.module, server.env, f"http://127.0.0.1:{port}{server.ready_path}", log_dir
+        )
+        stack.callback(process.stop)
+        started[server.name] = process
+    for process in started.values():
+        wait_ready(process, timeout=READY_TIMEOUT_SEC)
+    return started
+
+
+def measure_rounds(
+    rows: Sequence[Row],
+    processes: dict[str, ServerProcess],
+    token: str,
+    *,
+    duration: float,
+    warmup: float,
+    rounds: int,
+) -> None:
+    for round_ in range(rounds):
+        shift = round_ % len(rows)
+        for row in [*rows[shift:], *rows[:shift]]:
+            process = processes[row.server]
+            job = Job(
+                port=port_of(base_url(process)),
+                requests=[tool_call(row.tool, token=token if row.authed else None)],
+                setup=[] if row.server == STARLETTE else [mcp_setup(token if row.authed else None)],
+                concurrency=CLIENTS,
+                duration_sec=duration,
+                warmup_sec=warmup,
+            )
+            row.results.append(run_load(job, server_pid=process.process.pid))
+
+
+def cpu_us(row: Row) -> float:
+    return median(r.server_cpu_us_per_request for r in row.results)
+
+
+def rps(row: Row) -> float:
+    return median(r.rps for r in row.results)
+
+
+def latencies(row: Row) -> list[float]:
+    return [latency for r in row.results for latency in r.latencies]
+
+
+# -- cold start ---------------------------------------------------------------------------------
+def first_call_seconds(process: ServerProcess, started: float, token: str) -> float:
+    """Seconds from ``started`` (the spawn) to the first authed ``tools/call`` that succeeds."""
+    url = base_url(process)
+    deadline = started + READY_TIMEOUT_SEC
+    with httpx.Client(timeout=5.0) as http:
+        while time.monotonic() < deadline:
+            if process.process.poll() is not None:
+                raise RuntimeError(f"{process.name} exited with {process.process.returncode}:\n{process.log}")
+            try:
+                if answered(call_whoami(http, url, token)) is not None:
+                    return time.monotonic() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(POLL_SEC)
+    raise RuntimeError(
+        f"{process.name} answered no authed tools/call within {READY_TIMEOUT_SEC:g} s:\n{process.log}"
+    )
+
+
+def cold_starts(pair: Pair, jwks_uri: str, token: str, data_dir: Path, runs: int) -> dict[str, list[float]]:
+    kinds = {"RS": "resource_server", "SDK + bearer auth": "bench.peer_sdk"}
+    if fastmcp_installed():
+        kinds["FastMCP JWTVerifier"] = "bench.peer_fastmcp"
+    times: dict[str, list[float]] = {name: [] for name in kinds}
+    for run in range(runs):
+        for name, module in kinds.items():
+            port = free_port()
+            if module == "resource_server":
+                env = extra_rs_environment(pair, port, data_dir / f"cold-{run}")
+                ready = f"http://127.0.0.1:{port}{RS_READY_PATH}"
+            else:
+                env = peer_environment(pair, jwks_uri, port)
+                ready = f"http://127.0.0.1:{port}/ready"
+            started = time.monotonic()
+            process = launch_server(f"cold-{module}-{run}", module, env, ready, data_dir)
+            try:
+                times[name].append(first_call_seconds(process, started, token))
+            finally:
+                process.stop()
+    return times
+
+
+# -- the report -----------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(__doc__, argv)
+    duration, warmup, rounds, cold_runs = (0.3, 0.2, 1, 1) if args.quick else (2.0, 0.5, 5, 7)
+    print_machine()
+    if not fastmcp_installed():
+        print(f"FastMCP rows skipped: fastmcp is not installed (to include them: {FASTMCP_HINT})", flush=True)
+    with temp_data_dir() as data_dir, bench_pair(data_dir) as pair, ExitStack() as stack:
+        token = obtain_token(pair, client_name="bench-peers")
+        subject = token_subject(token)
+        with httpx.Client(timeout=10) as http:
+            jwks_uri = http.get(pair.issuer + "/.well-known/oauth-authorization-server").json()["jwks_uri"]
+            servers, rows = servers_and_rows(pair, jwks_uri, data_dir)
+            processes = {RS: pair.rs, **start_servers(stack, servers, data_dir)}
+            for row in rows:
+                url = base_url(processes[row.server])
+                check_server(http, url, authed=row.authed, token=token, subject=subject, tool=row.tool)
+        measure_rounds(rows, processes, token, duration=duration, warmup=warmup, rounds=rounds)
+        stack.close()  # the peers stop before the cold starts: they would only compete for the CPU
+        colds = cold_starts(pair, jwks_uri, token, data_dir, cold_runs)
+
+    by_name = {row.name: row for row in rows}
+    rs = by_name[RS]
+    table = []
+    for row in rows:
+        lat = latencies(row)
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        table.append(
+            [
+                row.name,
+                f"{rps(row):,.0f}",
+                ms(p50),
+                ms(p99),
+                f"{p99 / p50:.1f}×",
+                f"{cpu_us(row):,.0f}",
+                sum(r.errors for r in row.results),
+            ]
+        )
+    print_table(
+        f"bench 6 — peers, tools/call at {CLIENTS} clients ({rounds} interleaved round(s) of {duration:g} s, "
+        f"{warmup:g} s warm-up each; medians of rounds)",
+        ["server", "req/s", "p50 ms", "p99 ms", "p99/p50", "CPU µs/req", "errors"],
+        table,
+    )
+    ratio_rows = [
+        [row.name, f"{cpu_us(rs) / cpu_us(row):.2f}", f"{rps(rs) / rps(row):.2f}"]
+        for row in rows
+        if row is not rs
+    ]
+    print_table(
+        "bench 6 — the RS's authed auth_whoami against each row (< 1 CPU: the RS is cheaper)",
+        ["against", "RS CPU / its CPU", "RS req/s / its req/s"],
+        ratio_rows,
+    )
+    cold_rows = [
+        [name, f"{median(values):.2f}", f"{min(values):.2f}", f"{max(values):.2f}", len(values)]
+        for name, values in colds.items()
+    ]
+    print_table(
+        "bench 6 — cold start, spawn → first successful authed tools/call (seconds)",
+        ["server", "median", "best", "worst", "runs"],
+        cold_rows,
+    )
+    cold_ratio = median(colds["RS"]) / median(colds["SDK + bearer auth"])
+    print(f"RS cold start / plain SDK server's: {cold_ratio:.2f}×", flush=True)
+
+    rs_lat = latencies(rs)
+    tail = percentile(rs_lat, 99) / percentile(rs_lat, 50)
+    verdicts = [
+        Verdict(
+            "RS CPU per authed call vs the SDK's bearer auth",
+            f"{cpu_us(rs) / cpu_us(by_name[SDK_AUTH]):.2f}×",
+            "< 1",
+            cpu_us(rs) < cpu_us(by_name[SDK_AUTH]),
+        ),
+        Verdict(
+            f"RS tail, authed, {CLIENTS} clients",
+            f"p99 = {tail:.1f} × p50",
+            f"≤ {TAIL_TARGET:g}×",
+            tail <= TAIL_TARGET,
+        ),
+        Verdict(
+            "RS cold start vs the plain SDK server",
+            f"{cold_ratio:.2f}×",
+            f"≤ {COLD_START_TARGET:g}×",
+            cold_ratio <= COLD_START_TARGET,
+        ),
+        Verdict(
+            "errors under load (all rows)",
+            str(sum(r.errors for row in rows for r in row.results)),
+            "0",
+            all(r.errors == 0 for row in rows for r in row.results),
+        ),
+    ]
+    if FASTMCP in by_name:
+        verdicts.insert(
+            1,
+            Verdict(
+                "RS CPU per authed call vs FastMCP's JWTVerifier",
+                f"{cpu_us(rs) / cpu_us(by_name[FASTMCP]):.2f}×",
+                "< 1",
+                cpu_us(rs) < cpu_us(by_name[FASTMCP]),
+            ),
+        )
+    print_verdicts(verdicts)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
