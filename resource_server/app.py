@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -62,7 +62,9 @@ CORS_ALLOW_HEADERS = [
 CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id"]
 
 
-def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, http_client: httpx.AsyncClient | None = None
+) -> Starlette:
     """The RS as an ASGI app. ``http_client`` is what fetches the AS metadata and JWKS (tests inject one)."""
     settings = settings or get_settings()
     state = ServerState(settings)
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The notes store opens first and closes last; each session manager then runs the MCP
         # server's lifespan, which hands the tools that one store.
         async with AsyncExitStack() as stack:
@@ -122,13 +124,9 @@ def create_app(settings: Settings | None = None, *, http_client: httpx.AsyncClie
                 if jwks is not None:
                     await jwks.aclose()
 
-    app = FastAPI(
-        title="mcp-oauth-demo resource server",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
+    # Starlette, not FastAPI: every route here is a plain Starlette one, and FastAPI's import alone
+    # was a quarter of the RS's cold start (bench/README.md, "Peers").
+    app = Starlette(lifespan=lifespan)
     app.state.settings = settings
     app.state.mcp_server = server
     app.state.policies = policies
