@@ -12,7 +12,7 @@ For a CPU-bound server, throughput is the inverse of CPU per request, so
 network and the host's noise taken out. Endpoints are measured in interleaved batches and each
 row is the median of its batches:
 
-* ``ceiling``: the bare FastAPI JSON route;
+* ``ceiling``: the bare Starlette JSON route;
 * ``auth_show (anon)``: ``tools/call auth_show`` without a token;
 * ``notes_list (authed)``: ``tools/call notes_list`` with a valid ES256 token, as every call
   after a client's first one is served (the token is in the verified-token cache);

@@ -2,7 +2,7 @@
 
 Three endpoints of one RS process, each at 1, 8 and 32 concurrent keep-alive clients:
 
-* ``ceiling``: a bare FastAPI JSON route in the same process (:mod:`bench.rs_app`) — what
+* ``ceiling``: a bare Starlette JSON route in the same process (:mod:`bench.rs_app`) — what
   uvicorn + Starlette cost before any MCP or OAuth work;
 * ``auth_show (anon)``: ``tools/call auth_show`` without a token (public tool);
 * ``notes_list (authed)``: ``tools/call notes_list`` with a valid ES256 token from the real
