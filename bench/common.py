@@ -208,6 +208,20 @@ def bench_pair(
         auth.stop()
 
 
+def second_rs_environment(pair: Pair, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Another RS beside the pair's, accepting the same tokens: same resource (``aud``), own port and data."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **pair.env,
+        # RS_BASE_URL stays the pair RS's, so MCP_RESOURCE (the tokens' `aud`) is the same; the
+        # transport's DNS-rebinding check allows 127.0.0.1 on RS_PORT.
+        "RS_PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        **extra,
+    }
+    return rs_environment(env)
+
+
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
@@ -461,6 +475,7 @@ def run_load(
     *,
     as_counter: Callable[[], int] | None = None,
     server_pid: int | None = None,
+    on_warm: Callable[[], None] | None = None,
     timeout: float = 600,
 ) -> LoadResult:
     """Run :mod:`bench.loadgen` in its own process.
@@ -468,6 +483,7 @@ def run_load(
     ``as_counter`` (e.g. :func:`as_request_count`) is read when warm-up ends and again at the
     end: ``LoadResult.as_requests`` is what the AS answered during the measured window.
     With ``server_pid``, ``LoadResult.server_cpu_sec`` is that server's CPU time in the window.
+    ``on_warm`` is called when warm-up ends (to snapshot anything else).
     """
     at_warm = 0
     cpu_at_warm = 0.0
@@ -489,6 +505,8 @@ def run_load(
             if event["event"] == "warm":
                 at_warm = as_counter() if as_counter else 0
                 cpu_at_warm = cpu_seconds(server_pid) if server_pid else 0.0
+                if on_warm:
+                    on_warm()
             elif event["event"] == "done":
                 result = event
                 latencies_file = Path(result.pop("latencies_path"))

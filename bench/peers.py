@@ -66,8 +66,8 @@ from bench.common import (
     print_machine,
     print_table,
     print_verdicts,
-    rs_environment,
     run_load,
+    second_rs_environment,
     temp_data_dir,
     tool_call,
 )
@@ -129,20 +129,6 @@ def peer_environment(pair: Pair, jwks_uri: str, port: int, **extra: str) -> dict
     }
 
 
-def extra_rs_environment(pair: Pair, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
-    """Another RS beside the pair's, accepting the same tokens: same resource (``aud``), own port and data."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **pair.env,
-        # RS_BASE_URL stays the pair RS's, so MCP_RESOURCE (the tokens' `aud`) is the same; the
-        # transport's DNS-rebinding check allows 127.0.0.1 on RS_PORT.
-        "RS_PORT": str(port),
-        "DATA_DIR": str(data_dir),
-        **extra,
-    }
-    return rs_environment(env)
-
-
 def base_url(server: ServerProcess) -> str:
     parts = urlsplit(server.ready_url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -196,7 +182,7 @@ def servers_and_rows(pair: Pair, jwks_uri: str, data_dir: Path) -> tuple[list[Se
             RS_UNTUNED,
             "resource_server",
             True,
-            extra_rs_environment(pair, free_port(), data_dir / "rs-untuned", RS_GC_TUNING="false"),
+            second_rs_environment(pair, free_port(), data_dir / "rs-untuned", RS_GC_TUNING="false"),
             RS_READY_PATH,
         ),
         Server(SDK_AUTH, "bench.peer_sdk", True, peer_environment(pair, jwks_uri, free_port())),
@@ -303,7 +289,7 @@ def cold_starts(
         for name, module in kinds.items():
             port = free_port()
             if module == "resource_server":
-                env = extra_rs_environment(pair, port, data_dir / f"cold-{run}")
+                env = second_rs_environment(pair, port, data_dir / f"cold-{run}")
                 ready = f"http://127.0.0.1:{port}{RS_READY_PATH}"
             else:
                 env = peer_environment(pair, jwks_uri, port)

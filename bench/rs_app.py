@@ -42,11 +42,21 @@ def build(settings: Settings | None = None, http_client: httpx.AsyncClient | Non
 
 
 def served() -> Starlette:
-    """uvicorn's factory: :func:`build` with the settings of the environment, GC tuned as the RS's."""
+    """uvicorn's factory: :func:`build` with the settings of the environment, GC tuned as the RS's.
+
+    With ``BENCH_GC_STATS=1``, ``GET /bench/gc`` also tells what the garbage collector did
+    (:mod:`bench.gc_stats`, read by :mod:`bench.gc_pauses`).
+    """
+    import os
+
     from resource_server.__main__ import tune_gc
     from shared.settings import get_settings
 
     app = build()
+    if os.environ.get("BENCH_GC_STATS") == "1":
+        from bench.gc_stats import GcRecorder, stats_route
+
+        app.router.routes.append(stats_route(GcRecorder().install()))
     if get_settings().rs_gc_tuning:
         tune_gc()
     return app

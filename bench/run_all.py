@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import cold_start, memory, oauth_dance, peers, rs_cpu, rs_throughput, verify_tokens
+from bench import cold_start, gc_pauses, memory, oauth_dance, peers, rs_cpu, rs_throughput, verify_tokens
 from bench.common import arguments
 
 BENCHMARKS: list[tuple[str, Callable[[Sequence[str]], int]]] = [
@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, Callable[[Sequence[str]], int]]] = [
     ("oauth_dance", oauth_dance.main),
     ("rs_throughput", rs_throughput.main),
     ("peers", peers.main),
+    ("gc_pauses", gc_pauses.main),
     ("memory", memory.main),
 ]
 

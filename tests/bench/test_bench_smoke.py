@@ -29,6 +29,7 @@ TABLES = [
     "## bench 6 — peers, tools/call at 8 clients",
     "## bench 6 — the RS's authed auth_whoami against each row",
     "## bench 6 — cold start, spawn → first successful authed tools/call",
+    "## bench 7 — GC pauses in the RS",
 ]
 # Every server bench.peers compares, FastMCP's only when it is installed (the `bench` extra).
 PEER_ROWS = [
@@ -56,7 +57,7 @@ def test_run_all_quick_prints_every_table() -> None:
     assert completed.returncode == 0, output[-3000:] + completed.stderr[-3000:]
     for title in TABLES:
         assert title in output, f"missing table {title!r}:\n{output[-3000:]}"
-    assert output.count("## targets") == 7, output[-3000:]
+    assert output.count("## targets") == 8, output[-3000:]
     for row in PEER_ROWS:
         assert f"\n{row} " in output, f"bench.peers has no row {row!r}:\n{output[-3000:]}"
     if importlib.util.find_spec("fastmcp") is None:
