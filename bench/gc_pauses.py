@@ -5,8 +5,9 @@ stayed near 5 ×. This bench shows the cause from inside the process. Two RS pro
 (:mod:`bench.rs_app` with ``BENCH_GC_STATS=1``, which serves :mod:`bench.gc_stats` at
 ``GET /bench/gc``) answer authed ``tools/call auth_whoami`` at 8 clients in interleaved
 rounds: one as it ships (``RS_GC_TUNING=true``: :func:`resource_server.__main__.tune_gc`
-freezes the start-up heap), one with Python's defaults (``RS_GC_TUNING=false``). For each,
-over the measured windows only:
+freezes the start-up heap), one with Python's defaults (``RS_GC_TUNING=false``) — and the
+plain SDK server of :mod:`bench.peer_sdk`, to show the same pauses come with the SDK itself.
+For each, over the measured windows only:
 
 * the objects a full (generation-2) pass walks, and how many start-up objects are frozen;
 * how many full passes ran, their median and longest pause;
@@ -47,10 +48,12 @@ from bench.common import (
 )
 from bench.gc_stats import GC_STATS_PATH
 from bench.loadgen import Job
+from bench.peers import peer_environment
 from mcp_oauth_demo.launcher import free_port, launch_server, wait_ready
 
 CLIENTS = 8
 TUNED, DEFAULTS = "RS (RS_GC_TUNING=true)", "RS (RS_GC_TUNING=false)"
+SDK = "plain SDK + bearer auth"
 FULL_PAUSE_TARGET_MS = 10.0
 
 
@@ -116,23 +119,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_pair(data_dir, rs_module="bench.rs_app", BENCH_GC_STATS="1") as pair,
     ):
         token = obtain_token(pair, client_name="bench-gc-pauses")
-        port = free_port()
-        env = second_rs_environment(pair, port, data_dir / "rs-defaults", RS_GC_TUNING="false")
-        untuned = launch_server(
-            "rs-gc-defaults", "bench.rs_app", env, f"http://127.0.0.1:{port}/bench/gc", data_dir
-        )
+        rs_port, sdk_port = free_port(), free_port()
+        env = second_rs_environment(pair, rs_port, data_dir / "rs-defaults", RS_GC_TUNING="false")
+        with httpx.Client(timeout=10) as http:
+            jwks_uri = http.get(pair.issuer + "/.well-known/oauth-authorization-server").json()["jwks_uri"]
+        sdk_env = peer_environment(pair, jwks_uri, sdk_port, BENCH_GC_STATS="1")
+        others = [
+            launch_server(
+                "rs-gc-defaults", "bench.rs_app", env, f"http://127.0.0.1:{rs_port}{GC_STATS_PATH}", data_dir
+            ),
+            launch_server(
+                "sdk-gc", "bench.peer_sdk", sdk_env, f"http://127.0.0.1:{sdk_port}{GC_STATS_PATH}", data_dir
+            ),
+        ]
         try:
-            wait_ready(untuned)
+            for process in others:
+                wait_ready(process)
             servers = [
-                Server(TUNED, pair.rs_base_url.replace("localhost", "127.0.0.1"), pair.rs.process.pid),
-                Server(DEFAULTS, f"http://127.0.0.1:{port}", untuned.process.pid),
+                Server(TUNED, pair.rs_base_url, pair.rs.process.pid),
+                Server(DEFAULTS, f"http://127.0.0.1:{rs_port}", others[0].process.pid),
+                Server(SDK, f"http://127.0.0.1:{sdk_port}", others[1].process.pid),
             ]
             with httpx.Client(timeout=10) as http:
                 for round_ in range(rounds):
-                    for server in servers[round_ % 2 :] + servers[: round_ % 2]:
+                    shift = round_ % len(servers)
+                    for server in servers[shift:] + servers[:shift]:
                         measure(server, token, http, duration=duration, warmup=warmup)
         finally:
-            untuned.stop()
+            for process in others:
+                process.stop()
 
     rows = []
     for server in servers:

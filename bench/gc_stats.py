@@ -3,14 +3,16 @@
 :mod:`bench.gc_pauses` needs to see inside the RS: how often each generation was collected and
 how long every pass held the process (and so every request in flight). :class:`GcRecorder`
 hangs on ``gc.callbacks`` — CPython calls it at the start and the end of every collection —
-and :func:`stats_route` serves the running totals at ``GET /bench/gc``. Only
-:mod:`bench.rs_app` mounts it, and only with ``BENCH_GC_STATS=1``: the shipped RS has neither.
+and :func:`stats_route` serves the running totals at ``GET /bench/gc``. Only the benchmark
+apps mount it (:mod:`bench.rs_app`, :mod:`bench.peer_sdk`), and only with ``BENCH_GC_STATS=1``:
+the shipped RS has neither.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -55,8 +57,14 @@ class GcRecorder:
         }
 
 
-def stats_route(recorder: GcRecorder) -> Route:
+def stats_endpoint(recorder: GcRecorder) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """A Starlette endpoint answering ``recorder``'s totals."""
+
     async def stats(_: Request) -> JSONResponse:
         return JSONResponse(recorder.snapshot())
 
-    return Route(GC_STATS_PATH, stats, methods=["GET"])
+    return stats
+
+
+def stats_route(recorder: GcRecorder) -> Route:
+    return Route(GC_STATS_PATH, stats_endpoint(recorder), methods=["GET"])

@@ -9,7 +9,8 @@ same name does. No per-tool policy, no verified-token cache: what the SDK offers
 
 Environment (set by :mod:`bench.peers`): ``PEER_PORT``; ``PEER_AUTH=0`` for the same server
 without auth (the tool then answers with fixed claims); ``PEER_ISSUER``, ``PEER_JWKS_URI`` and
-``PEER_AUDIENCE`` for the token checks. ``GET /ready`` answers 200 once the server listens.
+``PEER_AUDIENCE`` for the token checks; ``BENCH_GC_STATS=1`` adds :mod:`bench.gc_stats`'s
+``GET /bench/gc``. ``GET /ready`` answers 200 once the server listens.
 
 The SDK's per-request INFO log is turned down to WARNING, as the RS does, so the rows compare
 the servers rather than their logging.
@@ -126,6 +127,10 @@ def build() -> MCPServer:
     async def ready(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
+    if os.environ.get("BENCH_GC_STATS") == "1":  # for bench.gc_pauses
+        from bench.gc_stats import GC_STATS_PATH, GcRecorder, stats_endpoint
+
+        server.custom_route(GC_STATS_PATH, methods=["GET"])(stats_endpoint(GcRecorder().install()))
     return server
 
 
