@@ -4,7 +4,7 @@ At 8 clients the RS's p99 was 14 × its p50 while a bare Starlette route in the 
 stayed near 5 ×. This bench shows the cause from inside the process. Two RS processes
 (:mod:`bench.rs_app` with ``BENCH_GC_STATS=1``, which serves :mod:`bench.gc_stats` at
 ``GET /bench/gc``) answer authed ``tools/call auth_whoami`` at 8 clients in interleaved
-rounds: one as it ships (``RS_GC_TUNING=true``: :func:`resource_server.__main__.tune_gc`
+rounds: one as it ships (``RS_GC_TUNING=true``: :func:`resource_server.__main__.start_up_heap_frozen`
 freezes the start-up heap), one with Python's defaults (``RS_GC_TUNING=false``) — and the
 plain SDK server of :mod:`bench.peer_sdk`, to show the same pauses come with the SDK itself.
 For each, over the measured windows only:

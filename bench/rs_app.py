@@ -49,16 +49,15 @@ def served() -> Starlette:
     """
     import os
 
-    from resource_server.__main__ import tune_gc
+    from resource_server.__main__ import start_up_heap_frozen
     from shared.settings import get_settings
 
-    app = build()
+    with start_up_heap_frozen(get_settings().rs_gc_tuning):
+        app = build()
     if os.environ.get("BENCH_GC_STATS") == "1":
         from bench.gc_stats import GcRecorder, stats_route
 
         app.router.routes.append(stats_route(GcRecorder().install()))
-    if get_settings().rs_gc_tuning:
-        tune_gc()
     return app
 
 

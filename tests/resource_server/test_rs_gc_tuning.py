@@ -1,8 +1,9 @@
 """The RS freezes its start-up objects out of the garbage collector's full passes (``RS_GC_TUNING``).
 
-Why is in :func:`resource_server.__main__.tune_gc`; ``bench/peers.py`` measures the tail
-latency with and without. These tests check the switch does what it says, in the app object
-uvicorn serves (:func:`resource_server.__main__.served_app`, the factory in every worker).
+Why is in :func:`resource_server.__main__.start_up_heap_frozen`; ``bench/gc_pauses.py`` and
+``bench/peers.py`` measure the passes and the tail latency with and without. These tests check
+the switch does what it says, in the app object uvicorn serves
+(:func:`resource_server.__main__.served_app`, the factory in every worker).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import resource_server.app
-from resource_server.__main__ import served_app, tune_gc
+from resource_server.__main__ import served_app, start_up_heap_frozen
 from shared.settings import ConfigError, get_settings, load_settings
 
 
@@ -26,13 +27,27 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_tune_gc_takes_the_start_up_objects_out_of_full_passes(unfrozen: None) -> None:
-    tracked_before = len(gc.get_objects())
-    tune_gc()
-    assert gc.get_freeze_count() >= tracked_before * 0.9  # ~everything alive at start-up
-    # A full pass walks only what is tracked outside the permanent generation.
-    assert len(gc.get_objects()) < tracked_before * 0.1
+def test_start_up_runs_without_collections_and_ends_frozen(unfrozen: None) -> None:
+    with start_up_heap_frozen():
+        assert not gc.isenabled()  # no pass over objects that all live anyway
+        built = [{"n": [i]} for i in range(10_000)]  # what building the app leaves behind
+        tracked_before = len(gc.get_objects())
     assert gc.isenabled()  # cycles created from now on are still collected
+    assert gc.get_freeze_count() >= tracked_before * 0.99  # all of it is out of the passes' reach
+    assert len(gc.get_objects()) < tracked_before * 0.1  # what a full pass still walks
+    assert len(built) == 10_000
+
+
+def test_start_up_with_the_tuning_off_keeps_pythons_defaults(unfrozen: None) -> None:
+    with start_up_heap_frozen(enabled=False):
+        assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_heap_is_frozen_even_when_start_up_fails(unfrozen: None) -> None:
+    with pytest.raises(RuntimeError), start_up_heap_frozen():
+        raise RuntimeError("a bad configuration")
+    assert gc.isenabled()
 
 
 @pytest.mark.parametrize(("value", "frozen"), [("true", True), ("false", False)])
