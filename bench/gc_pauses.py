@@ -48,7 +48,7 @@ from bench.common import (
 )
 from bench.gc_stats import GC_STATS_PATH
 from bench.loadgen import Job
-from bench.peers import peer_environment
+from bench.peers import jwks_uri_of, peer_environment
 from mcp_oauth_demo.launcher import free_port, launch_server, wait_ready
 
 CLIENTS = 8
@@ -121,9 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = obtain_token(pair, client_name="bench-gc-pauses")
         rs_port, sdk_port = free_port(), free_port()
         env = second_rs_environment(pair, rs_port, data_dir / "rs-defaults", RS_GC_TUNING="false")
-        with httpx.Client(timeout=10) as http:
-            jwks_uri = http.get(pair.issuer + "/.well-known/oauth-authorization-server").json()["jwks_uri"]
-        sdk_env = peer_environment(pair, jwks_uri, sdk_port, BENCH_GC_STATS="1")
+        sdk_env = peer_environment(pair, jwks_uri_of(pair), sdk_port, BENCH_GC_STATS="1")
         others = [
             launch_server(
                 "rs-gc-defaults", "bench.rs_app", env, f"http://127.0.0.1:{rs_port}{GC_STATS_PATH}", data_dir

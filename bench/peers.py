@@ -30,7 +30,8 @@ bare route shares is the host's, one it does not is the server's.
 **Cold start** (second table): spawn → first successful authed ``tools/call auth_whoami``, for
 the RS and the plain SDK server (and FastMCP when installed), polled every 20 ms with the same
 token against the running AS, started alternately, median of the runs. It includes the first
-JWKS fetch each server makes.
+JWKS fetch each server makes. Beside the wall time it shows the CPU seconds the server had
+used by its first answer, which the other processes on a shared host move far less.
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def peer_environment(pair: Pair, jwks_uri: str, port: int, **extra: str) -> dict
         "PEER_AUDIENCE": pair.mcp_url,
         **extra,
     }
+
+
+def jwks_uri_of(pair: Pair) -> str:
+    """The AS's ``jwks_uri`` (RFC 8414 metadata), where the peers fetch its keys."""
+    with httpx.Client(timeout=10) as http:
+        metadata = http.get(pair.issuer + "/.well-known/oauth-authorization-server").raise_for_status()
+        return str(metadata.json()["jwks_uri"])
 
 
 def base_url(server: ServerProcess) -> str:
@@ -424,8 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts: list[Verdict] = []
     with temp_data_dir() as data_dir, bench_pair(data_dir) as pair:
         token = obtain_token(pair, client_name="bench-peers")
-        with httpx.Client(timeout=10) as http:
-            jwks_uri = http.get(pair.issuer + "/.well-known/oauth-authorization-server").json()["jwks_uri"]
+        jwks_uri = jwks_uri_of(pair)
         if args.only != "cold":
             # The peers stop before the cold starts, where they would only compete for the CPU.
             with ExitStack() as stack, httpx.Client(timeout=10) as http:
