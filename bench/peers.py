@@ -326,6 +326,7 @@ def load_report(rows: Sequence[Row], *, rounds: int, duration: float, warmup: fl
                 f"{rps(row):,.0f}",
                 ms(p50),
                 ms(p99),
+                ms(percentile(lat, 99.9)),
                 f"{p99 / p50:.1f}×",
                 f"{cpu_us(row):,.0f}",
                 errors,
@@ -334,7 +335,7 @@ def load_report(rows: Sequence[Row], *, rounds: int, duration: float, warmup: fl
     print_table(
         f"bench 6 — peers, tools/call at {CLIENTS} clients ({rounds} interleaved round(s) of {duration:g} s, "
         f"{warmup:g} s warm-up each; medians of rounds)",
-        ["server", "req/s", "p50 ms", "p99 ms", "p99/p50", "CPU µs/req", "errors"],
+        ["server", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "p99/p50", "CPU µs/req", "errors"],
         table,
     )
     print_table(
