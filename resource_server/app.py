@@ -124,8 +124,8 @@ def create_app(
                 if jwks is not None:
                     await jwks.aclose()
 
-    # Starlette, not FastAPI: every route here is a plain Starlette one, and FastAPI's import alone
-    # was a quarter of the RS's cold start (bench/README.md, "Peers").
+    # Starlette, not FastAPI: every route here is a plain Starlette one, and importing FastAPI was
+    # most of the RS's cold start above the plain SDK server's (bench/README.md, "Peers").
     app = Starlette(lifespan=lifespan)
     app.state.settings = settings
     app.state.mcp_server = server
