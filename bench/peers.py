@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -265,19 +266,28 @@ def latencies(row: Row) -> list[float]:
 class ColdStart:
     wall: float  # seconds from the spawn to the first successful authed call
     cpu: float  # CPU seconds the server process had used by then
+    ready_wall: float  # seconds from the spawn to the first answer to GET (its ready URL)
+    ready_cpu: float  # CPU seconds used by then; cpu - ready_cpu is what the first authed call cost
 
 
 def first_call_seconds(process: ServerProcess, started: float, token: str) -> ColdStart:
-    """From ``started`` (the spawn) to the first authed ``tools/call`` that succeeds: wall and CPU seconds."""
+    """From ``started`` (the spawn) to the first answer to ``GET`` its ready URL, then to the
+    first authed ``tools/call`` that succeeds: wall and CPU seconds of both."""
     url = base_url(process)
     deadline = started + READY_TIMEOUT_SEC
+    ready: tuple[float, float] | None = None
     with httpx.Client(timeout=5.0) as http:
         while time.monotonic() < deadline:
             if process.process.poll() is not None:
                 raise RuntimeError(f"{process.name} exited with {process.process.returncode}:\n{process.log}")
             try:
-                if answered(call_whoami(http, url, token)) is not None:
-                    return ColdStart(time.monotonic() - started, cpu_seconds(process.process.pid))
+                if ready is None:
+                    if http.get(process.ready_url).status_code == 200:
+                        ready = (time.monotonic() - started, cpu_seconds(process.process.pid))
+                        continue
+                elif answered(call_whoami(http, url, token)) is not None:
+                    cpu = cpu_seconds(process.process.pid)
+                    return ColdStart(time.monotonic() - started, cpu, *ready)
             except httpx.TransportError:
                 pass
             time.sleep(POLL_SEC)
@@ -287,9 +297,12 @@ def first_call_seconds(process: ServerProcess, started: float, token: str) -> Co
 
 
 def cold_starts(
-    pair: Pair, jwks_uri: str, token: str, data_dir: Path, runs: int
+    pair: Pair, jwks_uri: str, token: str, data_dir: Path, runs: int, *, rs_from: Path | None = None
 ) -> dict[str, list[ColdStart]]:
+    """``runs`` starts of each server, in turn; with ``rs_from``, also the RS from the code in that folder."""
     kinds = {"RS": "resource_server", SDK_COLD: "bench.peer_sdk"}
+    if rs_from:
+        kinds[f"RS from {rs_from}"] = "resource_server"
     if fastmcp_installed():
         kinds["FastMCP JWTVerifier"] = "bench.peer_fastmcp"
     times: dict[str, list[ColdStart]] = {name: [] for name in kinds}
@@ -297,8 +310,10 @@ def cold_starts(
         for name, module in kinds.items():
             port = free_port()
             if module == "resource_server":
-                env = second_rs_environment(pair, port, data_dir / f"cold-{run}")
+                env = second_rs_environment(pair, port, data_dir / f"cold-{run}-{port}")
                 ready = f"http://127.0.0.1:{port}{RS_READY_PATH}"
+                if name != "RS" and rs_from:
+                    env["PYTHONPATH"] = os.pathsep.join([str(rs_from), env["PYTHONPATH"]])
             else:
                 env = peer_environment(pair, jwks_uri, port)
                 ready = f"http://127.0.0.1:{port}/ready"
@@ -385,7 +400,17 @@ def cold_report(colds: dict[str, list[ColdStart]]) -> list[Verdict]:
 
     print_table(
         "bench 6 — cold start, spawn → first successful authed tools/call (seconds; alternating starts)",
-        ["server", "median", "best", "worst", "CPU s (median)", "runs"],
+        [
+            "server",
+            "median",
+            "best",
+            "worst",
+            "CPU s",
+            "answers GET",
+            "CPU s then",
+            "1st authed call CPU ms",
+            "runs",
+        ],
         [
             [
                 name,
@@ -393,11 +418,15 @@ def cold_report(colds: dict[str, list[ColdStart]]) -> list[Verdict]:
                 f"{min(wall(name)):.2f}",
                 f"{max(wall(name)):.2f}",
                 f"{cpu(name):.2f}",
+                f"{median(c.ready_wall for c in colds[name]):.2f}",
+                f"{median(c.ready_cpu for c in colds[name]):.2f}",
+                f"{median(c.cpu - c.ready_cpu for c in colds[name]) * 1000:.0f}",
                 len(wall(name)),
             ]
             for name in colds
         ],
     )
+    print("(medians; CPU s: the server process's CPU seconds by then, in clock ticks of 10 ms)", flush=True)
     by_wall = median(wall("RS")) / median(wall(SDK_COLD))
     by_cpu = cpu("RS") / cpu(SDK_COLD)
     print(
@@ -421,6 +450,13 @@ def options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rounds", type=int, help="interleaved load rounds (default 5; --quick: 1)")
     parser.add_argument("--cold-runs", type=int, help="cold starts per server (default 7; --quick: 1)")
+    parser.add_argument(
+        "--cold-rs-from",
+        type=Path,
+        metavar="DIR",
+        help="also cold-start the RS from the resource_server/ and shared/ in DIR, e.g. an older commit's "
+        "`git archive <commit> resource_server shared | tar -x -C DIR` (a before/after row)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -447,7 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdicts += load_report(rows, rounds=rounds, duration=duration, warmup=warmup)
             print_machine()  # the load average after the rounds, next to their table
         if args.only != "load":
-            verdicts += cold_report(cold_starts(pair, jwks_uri, token, data_dir, cold_runs))
+            verdicts += cold_report(
+                cold_starts(pair, jwks_uri, token, data_dir, cold_runs, rs_from=args.cold_rs_from)
+            )
             print_machine()
     print_verdicts(verdicts)
     return 0
