@@ -27,7 +27,7 @@ def start_up_heap_frozen(enabled: bool = True) -> Iterator[None]:
     Start-up creates ~100,000 objects the collector tracks (most of them the ``mcp`` SDK's and
     pydantic's models), and nearly all of them live as long as the process. Left to Python's
     defaults, CPython's full pass (generation 2) walks every one of them, and under load it
-    runs every few hundred requests: ~0.1 s each on the benchmark machine, stalling every
+    runs every thousand requests or so: ~0.07–0.1 s each on the benchmark machine, stalling every
     request in flight — a p99 of 14 × p50 at 8 clients. So, when ``enabled``
     (``RS_GC_TUNING``, on by default):
 
