@@ -11,8 +11,8 @@ answers RFC 9728 metadata (HTTP 200), polled every 50 ms. Two cases per run:
 Most of the time is Python importing the stack (FastAPI, pydantic, the ``mcp`` SDK,
 cryptography), so the table also shows floors, spawned and polled the same way. The floor
 pair is two processes started together like the demo's: the smallest FastAPI app on uvicorn
-(:mod:`bench.floor_app`, in the AS column) and the same app after ``import mcp`` (in the RS
-column) — the least any MCP server on the SDK and FastAPI can take on the machine. The
+(:mod:`bench.floor_app`, in the AS column) and the smallest Starlette app after ``import mcp``
+(in the RS column) — the least the two stacks can take on the machine. The
 distance from the floor pair to the real pair is the demo's own start-up work.
 """
 
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             row("first start (new DATA_DIR)", first),
             row("restart (same DATA_DIR)", again),
-            row("floor: bare FastAPI app ‖ same + import mcp", floors),
+            row("floor: bare FastAPI app ‖ Starlette + import mcp", floors),
             ["floor: python -c pass", f"{floor:.2f}", "—", "—", "—"],
         ],
     )

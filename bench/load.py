@@ -55,6 +55,7 @@ def run_load(
     *,
     as_counter: Callable[[], int] | None = None,
     server_pid: int | None = None,
+    on_warm: Callable[[], None] | None = None,
     timeout: float = 600,
 ) -> LoadResult:
     """Run :mod:`bench.loadgen` in its own process.
@@ -62,6 +63,7 @@ def run_load(
     ``as_counter`` (e.g. :func:`as_request_count`) is read when warm-up ends and again at the
     end: ``LoadResult.as_requests`` is what the AS answered during the measured window.
     With ``server_pid``, ``LoadResult.server_cpu_sec`` is that server's CPU time in the window.
+    ``on_warm`` is called when warm-up ends (to snapshot anything else).
     """
     at_warm = 0
     cpu_at_warm = 0.0
@@ -83,6 +85,8 @@ def run_load(
             if event["event"] == "warm":
                 at_warm = as_counter() if as_counter else 0
                 cpu_at_warm = cpu_seconds(server_pid) if server_pid else 0.0
+                if on_warm:
+                    on_warm()
             elif event["event"] == "done":
                 result = event
                 latencies_file = Path(result.pop("latencies_path"))

@@ -80,6 +80,20 @@ def bench_pair(
         auth.stop()
 
 
+def second_rs_environment(pair: Pair, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Another RS beside the pair's, accepting the same tokens: same resource (``aud``), own port and data."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **pair.env,
+        # RS_BASE_URL stays the pair RS's, so MCP_RESOURCE (the tokens' `aud`) is the same; the
+        # transport's DNS-rebinding check allows 127.0.0.1 on RS_PORT.
+        "RS_PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        **extra,
+    }
+    return rs_environment(env)
+
+
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 

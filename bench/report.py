@@ -7,16 +7,24 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 
 # -- command line --------------------------------------------------------------------------------
-def arguments(description: str | None, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The options every benchmark takes: ``--quick`` (tiny bounds, for CI smoke runs)."""
+def arguments(
+    description: str | None,
+    argv: Sequence[str] | None = None,
+    *,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The options every benchmark takes: ``--quick`` (tiny bounds, for CI smoke runs); ``more``
+    adds a benchmark's own."""
     parser = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny bounds: checks the benchmark runs")
+    if more:
+        more(parser)
     return parser.parse_args(argv)
 
 

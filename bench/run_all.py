@@ -11,7 +11,17 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import cold_start, memory, oauth_dance, rs_cpu, rs_throughput, trace_cost, verify_tokens
+from bench import (
+    cold_start,
+    gc_pauses,
+    memory,
+    oauth_dance,
+    peers,
+    rs_cpu,
+    rs_throughput,
+    trace_cost,
+    verify_tokens,
+)
 from bench.report import arguments
 
 BENCHMARKS: list[tuple[str, Callable[[Sequence[str]], int]]] = [
@@ -21,6 +31,8 @@ BENCHMARKS: list[tuple[str, Callable[[Sequence[str]], int]]] = [
     ("cold_start", cold_start.main),
     ("oauth_dance", oauth_dance.main),
     ("rs_throughput", rs_throughput.main),
+    ("peers", peers.main),
+    ("gc_pauses", gc_pauses.main),
     ("memory", memory.main),
 ]
 

@@ -139,6 +139,8 @@ def create_app(
         return HTMLResponse(_index_page(settings))
 
     # Both lists read in the order a request meets them (the module docstring numbers them).
+    # Starlette, not FastAPI: importing FastAPI was most of the RS's cold start above the plain
+    # SDK server's (bench/README.md, "Peers").
     app = Starlette(
         middleware=[
             Middleware(TraceMiddleware, server="rs", settings=settings),  # outermost: records every exchange

@@ -166,6 +166,9 @@ class SettingsFields(BaseSettings):
     # WEB_CONCURRENCY) or MCP_STATELESS=true the RS serves every request statelessly.
     web_concurrency: int = Field(1, ge=1, le=64)
     mcp_stateless: bool = False
+    # After start-up the RS freezes its start-up objects out of the garbage collector's reach
+    # (resource_server/__main__.py says why); false keeps Python's defaults, for comparison.
+    rs_gc_tuning: bool = True
     # Signs the AS's login-session and CSRF cookies; generated and kept in DATA_DIR when unset.
     session_secret: str | None = None
     # --- Trace (shared.trace): every protocol exchange, for GET /trace and `mcp-oauth-demo trace` ---
