@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from auth_server.store import (
@@ -40,8 +39,7 @@ from auth_server.store import (
     PendingRefusal,
     RefreshTokenRecord,
 )
-from shared.postgres import advisory_key, describe, migrate, open_pool
-from shared.settings import ConfigError
+from shared.postgres import advisory_key, open_migrated_pool
 
 COMPONENT = "auth_server"
 
@@ -147,16 +145,8 @@ class PostgresStore:
     @classmethod
     async def connect(cls, url: str) -> PostgresStore:
         """Open the pool and bring the schema up to date; an unreachable server is a ConfigError."""
+        pool = await open_migrated_pool(url, COMPONENT, MIGRATIONS)
         try:
-            pool = await open_pool(url)
-        except (psycopg.Error, OSError) as exc:
-            raise ConfigError(
-                f"DATABASE_URL ({describe(url)}): cannot connect ({str(exc).strip().splitlines()[0]}); "
-                "check that PostgreSQL runs there and the user, password and database name are right"
-            ) from None
-        try:
-            async with pool.connection() as conn:
-                await migrate(conn, COMPONENT, MIGRATIONS)
             store = cls(pool)
             await store.purge_expired()
         except BaseException:

@@ -33,7 +33,8 @@ a loaded 2-core machine: the worker thread and the event loop fight over the GIL
 PostgreSQL. With ``DATABASE_URL=postgresql://…`` :class:`PostgresNotesStore` keeps the same
 table in that database, shared by every worker and instance; the same unique index makes a
 ``request_id`` store once, and every query waits for the server on the event loop (psycopg's
-async connections, :mod:`shared.postgres`). :func:`open_notes_store` picks the engine.
+async connections, :mod:`shared.postgres`).
+:func:`~resource_server.notes_storage.open_notes_store` picks the engine.
 """
 
 from __future__ import annotations
@@ -45,14 +46,10 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
-import psycopg
-from psycopg_pool import AsyncConnectionPool
 
-from shared.postgres import describe, migrate, open_pool
-from shared.settings import ConfigError, Settings
 from shared.sqlite import open_database, open_memory_database
 
 DB_FILENAME = "notes.sqlite3"
@@ -208,83 +205,10 @@ class NotesStore:
         return [Note(id=row["id"], text=row["text"], created_at=row["created_at"]) for row in rows]
 
 
-# Released steps are never edited; a schema change is a new step at the end (shared.postgres).
-POSTGRES_MIGRATIONS = (
-    """
-    CREATE TABLE notes (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        sub TEXT NOT NULL,
-        text TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        request_id TEXT
-    );
-    CREATE INDEX notes_by_owner ON notes (sub, seq);
-    CREATE UNIQUE INDEX notes_by_request_id ON notes (sub, request_id);
-    """,
-)
+class Notes(Protocol):
+    """What the tools need of a notes store; :class:`NotesStore` (SQLite) and
+    :class:`~resource_server.notes_store_postgres.PostgresNotesStore` both provide it."""
 
-
-class PostgresNotesStore:
-    """The same notes on PostgreSQL: one table in ``DATABASE_URL``'s database, any number of workers."""
-
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self._pool = pool
-
-    @classmethod
-    async def connect(cls, url: str) -> PostgresNotesStore:
-        try:
-            pool = await open_pool(url)
-        except (psycopg.Error, OSError) as exc:
-            raise ConfigError(
-                f"DATABASE_URL ({describe(url)}): cannot connect ({str(exc).strip().splitlines()[0]}); "
-                "check that PostgreSQL runs there and the user, password and database name are right"
-            ) from None
-        try:
-            async with pool.connection() as conn:
-                await migrate(conn, "notes", POSTGRES_MIGRATIONS)
-        except BaseException:
-            await pool.close()
-            raise
-        return cls(pool)
-
-    async def aclose(self) -> None:
-        await self._pool.close()
-
-    async def add(self, owner: str, text: str, *, request_id: str | None = None) -> tuple[Note, bool]:
-        """As :meth:`NotesStore.add`: the unique index decides, across every worker."""
-        key, note = _new_note(text, request_id)
-        async with self._pool.connection() as conn:
-            inserted = await conn.execute(
-                "INSERT INTO notes (id, sub, text, created_at, request_id) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (sub, request_id) DO NOTHING",
-                (note.id, owner, note.text, note.created_at, key),
-            )
-            if inserted.rowcount == 1 or key is None:
-                return note, True
-            cursor = await conn.execute(
-                "SELECT id, text, created_at FROM notes WHERE sub = %s AND request_id = %s", (owner, key)
-            )
-            row: dict[str, Any] | None = await cursor.fetchone()  # type: ignore[assignment]
-        assert row is not None  # the conflicting row exists: notes are never deleted
-        return _earlier(Note(**row), note, key)
-
-    async def list(self, owner: str, limit: int = LIST_LIMIT) -> list[Note]:
-        """The owner's most recent notes, newest first."""
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT id, text, created_at FROM notes WHERE sub = %s ORDER BY seq DESC LIMIT %s",
-                (owner, limit),
-            )
-            rows: list[dict[str, Any]] = await cursor.fetchall()  # type: ignore[assignment]
-        return [Note(**row) for row in rows]
-
-
-Notes = NotesStore | PostgresNotesStore
-
-
-async def open_notes_store(settings: Settings) -> Notes:
-    """The notes store ``settings`` asks for: PostgreSQL with DATABASE_URL, else SQLite (or memory)."""
-    if settings.database_url:
-        return await PostgresNotesStore.connect(settings.database_url)
-    return NotesStore.open(store=settings.store, data_dir=Path(settings.data_dir))
+    async def add(self, owner: str, text: str, *, request_id: str | None = None) -> tuple[Note, bool]: ...
+    async def list(self, owner: str, limit: int = LIST_LIMIT) -> list[Note]: ...
+    async def aclose(self) -> None: ...

@@ -35,6 +35,7 @@ from shared.scopes import NOTES_READ, NOTES_WRITE, PROFILE_READ, format_scope
 from shared.settings import Settings
 
 from .authorization import caller
+from .notes_storage import open_notes_store
 from .notes_store import (
     MAX_NOTE_CHARS,
     MAX_REQUEST_ID_CHARS,
@@ -42,7 +43,6 @@ from .notes_store import (
     Note,
     NoteRejected,
     Notes,
-    open_notes_store,
 )
 from .tool_policies import PUBLIC, ToolPolicies, oauth2, optional
 from .verified_tokens import VerifiedToken

@@ -28,6 +28,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from shared.config_error import ConfigError
+
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 8
 CONNECT_TIMEOUT_SEC = 10
@@ -55,6 +57,26 @@ async def open_pool(url: str, *, max_size: int = POOL_MAX_SIZE) -> AsyncConnecti
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SEC)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+async def open_migrated_pool(url: str, component: str, steps: Sequence[str]) -> AsyncConnectionPool:
+    """A pool on ``url`` with ``component``'s schema up to date; ``ConfigError`` if it is unreachable."""
+    import psycopg
+
+    try:
+        pool = await open_pool(url)
+    except (psycopg.Error, OSError) as exc:
+        raise ConfigError(
+            f"DATABASE_URL ({describe(url)}): cannot connect ({str(exc).strip().splitlines()[0]}); "
+            "check that PostgreSQL runs there and the user, password and database name are right"
+        ) from None
+    try:
+        async with pool.connection() as conn:
+            await migrate(conn, component, steps)
     except BaseException:
         await pool.close()
         raise

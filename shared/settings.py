@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.config_error import ConfigError
 from shared.jwks import MIN_HS256_SECRET_BYTES
 from shared.scopes import (
     OFFLINE_ACCESS,
@@ -44,10 +45,6 @@ DEFAULT_REDIRECT_URIS = (
 )
 DEFAULT_CLIENT_METADATA_HOSTS = ("claude.ai", "chatgpt.com", "openai.com")
 MIN_TRACE_KEY_CHARS = 16
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message says what is wrong and how to fix it."""
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -8,7 +8,8 @@ from typing import Any
 import anyio
 import pytest
 
-from resource_server.notes_store import Notes, RequestIdReused, open_notes_store
+from resource_server.notes_storage import open_notes_store
+from resource_server.notes_store import Notes, RequestIdReused
 from shared.settings import load_settings
 from tests.store.store_engines import Engine
 
