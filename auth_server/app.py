@@ -44,6 +44,7 @@ from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
 from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
+from auth_server.users import UserDirectory
 from shared.settings import Settings, get_settings
 from shared.trace.middleware import TraceMiddleware
 from shared.trace.views import trace_routes
@@ -92,6 +93,7 @@ async def build_context(
         pending=PendingRequests(store, AuthorizationRequest),
         throttle=LoginThrottle(store),
         pages=Pages.shared(),
+        users=UserDirectory.from_setting(settings.demo_users),
     )
 
 

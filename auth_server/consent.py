@@ -38,7 +38,6 @@ from auth_server.context import context_of
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.grants import issue_code
 from auth_server.lookalikes import lookalike_warning
-from auth_server.users import get_user
 from shared.scopes import DESCRIPTIONS
 
 router = APIRouter()
@@ -49,7 +48,7 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
     authorization = await pending_request(context, request_id, session.sid)
-    user = get_user(session.sub) if session.sub else None
+    user = context.users.get(session.sub) if session.sub else None
     if user is None:
         return continue_at(context, paths.LOGIN, request_id)
     scopes = [(scope, DESCRIPTIONS.get(scope, scope)) for scope in authorization.scope.split()]
@@ -81,7 +80,7 @@ async def consent(request: Request) -> Response:
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
     await pending_request(context, request_id, session.sid)  # an error page if expired or foreign
-    if session.sub is None or get_user(session.sub) is None:
+    if session.sub is None or context.users.get(session.sub) is None:
         return continue_at(context, paths.LOGIN, request_id)
     authorization: AuthorizationRequest | None = await context.pending.pop(request_id, session.sid)
     if authorization is None:  # a second submit of this form, in any worker, took it first

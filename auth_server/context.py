@@ -20,6 +20,7 @@ from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager
 from auth_server.store import Store
 from auth_server.throttle import LoginThrottle
+from auth_server.users import UserDirectory
 from shared.settings import Settings
 
 
@@ -35,6 +36,7 @@ class AuthContext:
     pending: PendingRequests
     throttle: LoginThrottle
     pages: Pages
+    users: UserDirectory
 
 
 def context_of(request: Request) -> AuthContext:

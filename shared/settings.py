@@ -16,6 +16,7 @@ A misconfiguration stops startup with one line naming the variable and the fix
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import sys
 from functools import lru_cache
@@ -45,6 +46,8 @@ DEFAULT_REDIRECT_URIS = (
 )
 DEFAULT_CLIENT_METADATA_HOSTS = ("claude.ai", "chatgpt.com", "openai.com")
 MIN_TRACE_KEY_CHARS = 16
+DEFAULT_DEMO_USERS = "alex:password,sam:password"
+_DEMO_USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -98,6 +101,30 @@ def parse_host_overrides(value: str) -> dict[str, tuple[str, int]]:
             )
         overrides[host.strip().lower()] = (address, port_number)
     return overrides
+
+
+def parse_demo_users(value: str) -> list[tuple[str, str]]:
+    """``DEMO_USERS``: ``username:password`` entries, comma-separated (usernames in lower case)."""
+    users: list[tuple[str, str]] = []
+    for entry in (item.strip() for item in value.split(",")):
+        if not entry:
+            continue
+        username, colon, password = entry.partition(":")
+        username = username.strip()
+        if not colon or not password or not _DEMO_USERNAME.fullmatch(username):
+            raise ConfigError(
+                f"DEMO_USERS entry {entry.split(':')[0]!r}: write username:password, the username in lower "
+                "case letters, digits, '.', '_' or '-' (at most 32), the password not empty — "
+                f"e.g. DEMO_USERS={DEFAULT_DEMO_USERS}"
+            )
+        if any(username == known for known, _ in users):
+            raise ConfigError(f"DEMO_USERS names {username!r} twice; keep one entry per user")
+        users.append((username, password))
+    if not users:
+        raise ConfigError(
+            f"DEMO_USERS is empty: nobody could sign in; set e.g. DEMO_USERS={DEFAULT_DEMO_USERS}"
+        )
+    return users
 
 
 class SettingsFields(BaseSettings):
@@ -168,6 +195,9 @@ class SettingsFields(BaseSettings):
     rs_gc_tuning: bool = True
     # Signs the AS's login-session and CSRF cookies; generated and kept in DATA_DIR when unset.
     session_secret: str | None = None
+    # --- Identity: who may sign in on the AS's login page (auth_server.users) ---
+    # username:password pairs, comma-separated; two users so that isolation between them shows.
+    demo_users: str = DEFAULT_DEMO_USERS
     # --- Trace (shared.trace): every protocol exchange, for GET /trace and `mcp-oauth-demo trace` ---
     trace: bool = True  # TRACE=off records nothing
     # Opens GET /trace on the AS (?key= or Authorization: Bearer); random per start when unset.
@@ -260,6 +290,12 @@ class Settings(SettingsFields):
                     f"OAUTH_ALLOWED_REDIRECT_URIS entry {uri!r}: "
                     "a '*' is only allowed at the end of an https URL"
                 )
+        return value
+
+    @field_validator("demo_users")
+    @classmethod
+    def _check_demo_users(cls, value: str) -> str:
+        parse_demo_users(value)
         return value
 
     @field_validator("mcp_challenge_scopes")
