@@ -36,9 +36,13 @@ def main() -> int:
     print(f"  metadata {settings.as_metadata_url}", flush=True)
     print(f"  jwks     {issuer}{paths.JWKS}", flush=True)
     print(f"  storage  {storage_description(settings)}", flush=True)
-    hints = account_hints(settings.demo_users)
-    users = ", ".join(f"{name} / {password}" if password else name for name, password in hints)
-    print(f"  users    {users} (DEMO_USERS; log in on the page a client opens for you)", flush=True)
+    if settings.identity == "oidc":
+        print(f"  sign-in  {settings.upstream_issuer} (IDENTITY=oidc), after consent", flush=True)
+        print(f"  callback {settings.upstream_callback_url}  <- register this at the provider", flush=True)
+    else:
+        hints = account_hints(settings.demo_users)
+        users = ", ".join(f"{name} / {password}" if password else name for name, password in hints)
+        print(f"  users    {users} (DEMO_USERS; log in on the page a client opens for you)", flush=True)
     if settings.trace:
         print(f"  trace    {issuer}/trace?key={settings.trace_key}  (what every client did)", flush=True)
     for name, (address, port) in settings.oauth_fetch_host_overrides.items():

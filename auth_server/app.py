@@ -28,6 +28,7 @@ from auth_server import (
     revocation,
     stylesheet,
     token,
+    upstream_login,
 )
 from auth_server.authorization_requests import AuthorizationRequest
 from auth_server.client_assertions import ClientAssertionVerifier
@@ -44,6 +45,7 @@ from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
 from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
+from auth_server.upstream import OIDCUpstream, UpstreamLogin
 from auth_server.users import UserDirectory
 from shared.settings import Settings, get_settings
 from shared.trace.middleware import TraceMiddleware
@@ -94,6 +96,8 @@ async def build_context(
         throttle=LoginThrottle(store),
         pages=Pages.shared(),
         users=UserDirectory.from_setting(settings.demo_users),
+        upstream=OIDCUpstream(settings) if settings.identity == "oidc" else None,
+        upstream_logins=PendingRequests(store, UpstreamLogin) if settings.identity == "oidc" else None,
     )
 
 
@@ -139,6 +143,7 @@ def create_app(
         authorize,
         login,
         consent,
+        upstream_login,
         token,
         revocation,
         introspection,

@@ -82,3 +82,13 @@ class UserDirectory:
 
     def get(self, sub: str) -> User | None:
         return self._by_sub.get(sub)
+
+    def add_upstream(self, sub: str, name: str, email: str) -> User:
+        """A user the upstream provider vouched for (``auth_server.upstream``), kept in memory.
+
+        Not durable yet: after a restart such a user's refresh tokens get ``invalid_grant`` and
+        the client signs in again (a users table in the store would keep them).
+        """
+        user = User(sub=sub, username=email or sub, name=name, email=email, password_digest=b"")
+        self._by_sub[sub] = user
+        return user

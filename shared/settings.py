@@ -198,6 +198,16 @@ class SettingsFields(BaseSettings):
     # --- Identity: who may sign in on the AS's login page (auth_server.users) ---
     # username:password pairs, comma-separated; two users so that isolation between them shows.
     demo_users: str = DEFAULT_DEMO_USERS
+    # demo: the DEMO_USERS above; oidc: any OpenID Connect provider (auth_server.upstream), after
+    # this AS's own consent page. The upstream's tokens never leave the AS, and none is kept.
+    identity: Literal["demo", "oidc"] = "demo"
+    upstream_issuer: str = ""  # e.g. https://accounts.google.com; discovery at its /.well-known/
+    upstream_client_id: str = ""
+    upstream_client_secret: str = ""
+    upstream_scopes: str = "openid email profile"
+    # Who may sign in through the upstream (empty = anyone it knows): exact emails, email domains.
+    allowed_emails: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_email_domains: Annotated[tuple[str, ...], NoDecode] = ()
     # --- Trace (shared.trace): every protocol exchange, for GET /trace and `mcp-oauth-demo trace` ---
     trace: bool = True  # TRACE=off records nothing
     # Opens GET /trace on the AS (?key= or Authorization: Bearer); random per start when unset.
@@ -225,6 +235,18 @@ class SettingsFields(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("allowed_emails", "allowed_email_domains", mode="before")
+    @classmethod
+    def _split_lower_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip().lower().lstrip("@") for item in value.split(",") if item.strip())
+        return value
+
+    @property
+    def upstream_callback_url(self) -> str:
+        """Where the upstream provider sends the browser back: register it at the provider."""
+        return f"{self.auth_issuer}/oauth2/upstream/callback"
 
     @field_validator("oauth_fetch_host_overrides", mode="before")
     @classmethod
@@ -350,6 +372,8 @@ class Settings(SettingsFields):
             )
         elif urlsplit(self.mcp_resource).fragment:
             raise ConfigError("MCP_RESOURCE must not contain a fragment (RFC 8707 §2); remove the '#…' part")
+        if self.identity == "oidc":
+            self._check_upstream()
         if self.max_token_lifetime_sec < self.access_token_ttl_sec:
             raise ConfigError(
                 f"MAX_TOKEN_LIFETIME_SEC={self.max_token_lifetime_sec} is shorter than "
@@ -367,6 +391,24 @@ class Settings(SettingsFields):
                     "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
         return self
+
+    def _check_upstream(self) -> None:
+        missing = [
+            name.upper()
+            for name in ("upstream_issuer", "upstream_client_id", "upstream_client_secret")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(
+                f"IDENTITY=oidc needs {', '.join(missing)}: register an OAuth client at your provider with "
+                f"the redirect URI {self.upstream_callback_url} and copy its issuer, client id and secret"
+            )
+        _check_base_url("UPSTREAM_ISSUER", self.upstream_issuer, allow_path=True)
+        if "openid" not in self.upstream_scopes.split():
+            raise ConfigError(
+                f"UPSTREAM_SCOPES={self.upstream_scopes!r} lacks 'openid': without it there is no ID token; "
+                "use e.g. 'openid email profile'"
+            )
 
 
 def _one_line(error: ValidationError) -> str:
