@@ -64,7 +64,7 @@ async def authorize(request: Request) -> RedirectResponse:
         )
     except PendingRequestsFull as exc:
         raise _too_many_pending(exc, authorization.client_name) from None
-    signed_in = session.sub is not None and context.users.get(session.sub) is not None
+    signed_in = session.sub is not None and await context.users.get(session.sub) is not None
     # With an upstream provider, consent comes first and the sign-in after it (upstream_login.py).
     next_page = paths.CONSENT if signed_in or context.upstream is not None else paths.LOGIN
     return continue_at(context, next_page, request_id, session)

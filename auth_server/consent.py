@@ -49,7 +49,7 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
     authorization = await pending_request(context, request_id, session.sid)
-    user = context.users.get(session.sub) if session.sub else None
+    user = await context.users.get(session.sub) if session.sub else None
     # With an upstream provider the user says who they are *after* approving (upstream_login.py).
     if user is None and context.upstream is None:
         return continue_at(context, paths.LOGIN, request_id)
@@ -83,7 +83,7 @@ async def consent(request: Request) -> Response:
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
     pending = await pending_request(context, request_id, session.sid)  # an error page if expired or foreign
-    signed_in = session.sub is not None and context.users.get(session.sub) is not None
+    signed_in = session.sub is not None and await context.users.get(session.sub) is not None
     if not signed_in and context.upstream is not None and form.get("action") == "approve":
         return await start_upstream_login(context, request, session, request_id, pending.client_id)
     if not signed_in and context.upstream is None:

@@ -49,7 +49,7 @@ async def issue_access_token(
     context: AuthContext, grant: GrantRecord, scope: str
 ) -> tuple[str, dict[str, Any]]:
     """A signed access token for ``grant`` narrowed to ``scope``."""
-    user = context.users.get(grant.sub)
+    user = await context.users.get(grant.sub)
     if user is None:
         raise OAuthError("invalid_grant", "the user of this grant no longer exists; sign in again")
     return mint_access_token(

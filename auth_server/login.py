@@ -54,7 +54,7 @@ async def login_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
     authorization = await pending_request(context, request_id, session.sid)
-    if session.sub and context.users.get(session.sub):
+    if session.sub and await context.users.get(session.sub):
         return continue_at(context, paths.CONSENT, request_id)
     return _login_page(context, session, request_id, authorization)
 

@@ -81,7 +81,7 @@ async def upstream_callback(request: Request) -> Response:
             "Ask the operator to add you, or sign in with another account.",
             403,
         )
-    user = context.users.add_upstream(identity.local_sub, identity.name, identity.email)
+    user = await context.users.add_upstream(identity.local_sub, identity.name, identity.email)
     # Consent was given before the trip; the request is used now, once, whoever submits first.
     taken = await context.pending.pop(login.request_id, session.sid)
     if taken is None:

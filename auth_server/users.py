@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 
+from auth_server.store import Store, UserRecord
 from shared.settings import DEFAULT_DEMO_USERS, parse_demo_users
 
 
@@ -60,15 +62,18 @@ def account_hints(demo_users: str) -> list[tuple[str, str | None]]:
 
 
 class UserDirectory:
-    """Who may sign in with a password: one :class:`User` per ``DEMO_USERS`` entry."""
+    """Who the users are: one :class:`User` per ``DEMO_USERS`` entry (in memory, with a password),
+    and those an upstream provider vouched for (in the store's ``users`` table, without one).
+    """
 
-    def __init__(self, users: list[User]) -> None:
+    def __init__(self, users: list[User], store: Store) -> None:
         self._by_username = {user.username: user for user in users}
         self._by_sub = {user.sub: user for user in users}
+        self._store = store
 
     @classmethod
-    def from_setting(cls, demo_users: str) -> UserDirectory:
-        return cls([demo_user(name, password) for name, password in parse_demo_users(demo_users)])
+    def from_setting(cls, demo_users: str, store: Store) -> UserDirectory:
+        return cls([demo_user(name, password) for name, password in parse_demo_users(demo_users)], store)
 
     @property
     def usernames(self) -> list[str]:
@@ -80,15 +85,30 @@ class UserDirectory:
         matches = hmac.compare_digest(_digest(password), expected)
         return user if matches and user else None
 
-    def get(self, sub: str) -> User | None:
-        return self._by_sub.get(sub)
+    async def get(self, sub: str) -> User | None:
+        """The user ``sub``: a demo user, or one an upstream provider vouched for earlier."""
+        if user := self._by_sub.get(sub):
+            return user
+        record = await self._store.get_user(sub)
+        return _upstream_user(record) if record else None
 
-    def add_upstream(self, sub: str, name: str, email: str) -> User:
-        """A user the upstream provider vouched for (``auth_server.upstream``), kept in memory.
+    async def add_upstream(self, sub: str, name: str, email: str) -> User:
+        """Keep what the upstream provider says about ``sub`` now (``auth_server.upstream``).
 
-        Not durable yet: after a restart such a user's refresh tokens get ``invalid_grant`` and
-        the client signs in again (a users table in the store would keep them).
+        Durable, so that a refresh after a restart, or in another worker, still knows the
+        user; updated at every sign-in, so a changed name or email follows.
         """
-        user = User(sub=sub, username=email or sub, name=name, email=email, password_digest=b"")
-        self._by_sub[sub] = user
-        return user
+        record = UserRecord(sub=sub, name=name, email=email, updated_at=int(time.time()))
+        await self._store.save_user(record)
+        return _upstream_user(record)
+
+
+def _upstream_user(record: UserRecord) -> User:
+    # No password: such a user signs in only through the upstream provider.
+    return User(
+        sub=record.sub,
+        username=record.email or record.sub,
+        name=record.name,
+        email=record.email,
+        password_digest=b"",
+    )

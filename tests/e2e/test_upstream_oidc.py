@@ -177,6 +177,21 @@ def test_consent_then_upstream_login_then_token(make_as: Callable[..., TestClien
     assert refreshed["sub"] == claims["sub"]
 
 
+def test_refresh_after_a_restart_still_knows_the_upstream_user(make_as: Callable[..., TestClient]) -> None:
+    as_client = make_as()
+    client, verifier, consent_url = _to_consent(as_client)
+    back = _callback(as_client, _sign_in_upstream(_approve(as_client, consent_url).headers["location"]))
+    code = query_of(back.headers["location"])["code"]
+    tokens = exchange_code(as_client, client["client_id"], code, verifier).json()
+    restarted = make_as()  # another AS on the same DATA_DIR: nothing of the first one's memory
+    again = refresh(restarted, client["client_id"], tokens["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert (
+        jwt.decode(again.json()["access_token"], options={"verify_signature": False})["email"]
+        == "pat@idp.example"
+    )
+
+
 def test_same_upstream_user_gets_the_same_subject(make_as: Callable[..., TestClient]) -> None:
     as_client = make_as()
     subjects = []
