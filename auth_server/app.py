@@ -95,7 +95,7 @@ async def build_context(
         pending=PendingRequests(store, AuthorizationRequest),
         throttle=LoginThrottle(store),
         pages=Pages.shared(),
-        users=UserDirectory.from_setting(settings.demo_users, store),
+        users=UserDirectory.from_settings(settings, store),
         upstream=OIDCUpstream(settings) if settings.identity == "oidc" else None,
         upstream_logins=PendingRequests(store, UpstreamLogin) if settings.identity == "oidc" else None,
     )

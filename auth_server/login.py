@@ -54,7 +54,8 @@ async def login_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
     authorization = await pending_request(context, request_id, session.sid)
-    if session.sub and await context.users.get(session.sub):
+    # With an upstream provider there is no password here: the consent page leads to its login.
+    if context.upstream is not None or (session.sub and await context.users.get(session.sub)):
         return continue_at(context, paths.CONSENT, request_id)
     return _login_page(context, session, request_id, authorization)
 

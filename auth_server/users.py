@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from auth_server.store import Store, UserRecord
-from shared.settings import DEFAULT_DEMO_USERS, parse_demo_users
+from shared.settings import DEFAULT_DEMO_USERS, Settings, parse_demo_users
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,12 @@ class UserDirectory:
         self._store = store
 
     @classmethod
-    def from_setting(cls, demo_users: str, store: Store) -> UserDirectory:
-        return cls([demo_user(name, password) for name, password in parse_demo_users(demo_users)], store)
+    def from_settings(cls, settings: Settings, store: Store) -> UserDirectory:
+        """The demo users with ``IDENTITY=demo``; none otherwise, so no password works then."""
+        if settings.identity != "demo":
+            return cls([], store)
+        pairs = parse_demo_users(settings.demo_users)
+        return cls([demo_user(name, password) for name, password in pairs], store)
 
     @property
     def usernames(self) -> list[str]:

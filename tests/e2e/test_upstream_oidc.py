@@ -250,3 +250,18 @@ def test_access_denied_upstream_is_a_page(make_as: Callable[..., TestClient]) ->
     state = dict(upstream.params)["state"]
     denied = _callback(as_client, f"{CALLBACK}?error=access_denied&state={state}")
     assert denied.status_code == 403 and "cancelled" in denied.text
+
+
+def test_no_demo_password_signs_in_when_the_provider_decides(make_as: Callable[..., TestClient]) -> None:
+    as_client = make_as()
+    _, _, consent_url = _to_consent(as_client)
+    request_id = dict(httpx.URL(consent_url).params)["request_id"]
+    page = as_client.get(f"/oauth2/login?request_id={request_id}", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/oauth2/consent")
+    fields = hidden_fields(as_client.get(consent_url).text)
+    posted = as_client.post(
+        "/oauth2/login",
+        data=fields | {"username": "alex", "password": "password"},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 200 and "Wrong username or password." in posted.text
