@@ -3,7 +3,8 @@
 The AS runs in-process (its pages through starlette's TestClient, as a browser would see
 them); the provider runs as a real Node process on 127.0.0.1, and the AS talks to it over real
 HTTP (discovery, token endpoint, JWKS). The browser's visit to the provider — its development
-login and consent forms — goes over real HTTP too, with a cookie jar of its own.
+login and consent forms — goes over real HTTP too, with a cookie jar of its own. The last
+test runs both servers as real processes and ends with a tool call carrying the token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +24,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from auth_server.app import create_app
-from mcp_oauth_demo.launcher import free_port
+from mcp_oauth_demo.launcher import free_port, running_pair
+from mcp_oauth_demo.oauth_client import McpSession
 from mcp_oauth_demo.user_agent import parse_page
 from shared.pkce import make_pair
 from tests.auth_server.as_flow_helpers import (
@@ -36,6 +39,13 @@ from tests.auth_server.as_flow_helpers import (
 )
 from tests.auth_server.as_support import ISSUER, make_settings
 from tests.e2e.node_tools import NodeTools
+from tests.e2e.oauth_flow import (
+    authorization_request,
+    code_from_redirect,
+    loopback_redirect_uri,
+)
+from tests.e2e.oauth_flow import exchange_code as exchange_at
+from tests.e2e.oauth_flow import register_client as register_by_dcr
 
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 CLIENT_ID = "mcp-oauth-demo"
@@ -48,15 +58,15 @@ def _clean_environment(clean_environment: None) -> None:
     pass
 
 
-@pytest.fixture(scope="module")
-def provider(node_tools: NodeTools) -> Iterator[str]:
-    """The provider's issuer URL; it runs for the whole module."""
+@contextmanager
+def running_provider(node_tools: NodeTools, callback: str, port: int | None = None) -> Iterator[str]:
+    """node-oidc-provider on 127.0.0.1 with one client whose redirect URI is ``callback``; its issuer."""
     # A copy beside the cache's node_modules, so that `import "oidc-provider"` resolves there.
     script = node_tools.root / SCRIPT.name
     shutil.copyfile(SCRIPT, script)
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
-        [str(node_tools.node22), str(script), str(port), CLIENT_ID, CLIENT_SECRET, CALLBACK],
+        [str(node_tools.node22), str(script), str(port), CLIENT_ID, CLIENT_SECRET, callback],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -78,6 +88,13 @@ def provider(node_tools: NodeTools) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def provider(node_tools: NodeTools) -> Iterator[str]:
+    """The provider for the in-process AS (issuer ``ISSUER``); it runs for the whole module."""
+    with running_provider(node_tools, CALLBACK) as issuer:
+        yield issuer
 
 
 @pytest.fixture
@@ -122,28 +139,32 @@ def _approve(as_client: TestClient, consent_url: str) -> httpx.Response:
     )
 
 
-def _sign_in_upstream(authorize_url: str, login: str = "pat") -> str:
+def _sign_in_upstream(
+    authorize_url: str, login: str = "pat", *, callback: str = CALLBACK, browser: httpx.Client | None = None
+) -> str:
     """Be the browser at the provider: its login form, then its consent form; returns the callback URL."""
-    with httpx.Client(timeout=10) as browser:
-        url = authorize_url
-        for _ in range(12):
+    if browser is None:
+        with httpx.Client(timeout=10) as fresh:
+            return _sign_in_upstream(authorize_url, login, callback=callback, browser=fresh)
+    url = authorize_url
+    for _ in range(12):
+        response = browser.get(url)
+        while response.is_redirect:
+            url = str(response.next_request.url) if response.next_request else ""
+            if url.startswith(callback):
+                return url
             response = browser.get(url)
-            while response.is_redirect:
-                url = str(response.next_request.url) if response.next_request else ""
-                if url.startswith(CALLBACK):
-                    return url
-                response = browser.get(url)
-            assert response.status_code == 200, response.text[:500]
-            form = parse_page(response.text, str(response.url)).forms[0]
-            fields = form.fields(form.submit_buttons[0] if form.submit_buttons else None)
-            if "login" in fields:
-                fields |= {"login": login, "password": "anything"}
-            response = browser.post(httpx.URL(str(response.url)).join(form.action), data=fields)
-            if response.is_redirect and response.next_request is not None:
-                url = str(response.next_request.url)
-                if url.startswith(CALLBACK):
-                    return url
-        raise AssertionError("the provider never sent the browser back")
+        assert response.status_code == 200, response.text[:500]
+        form = parse_page(response.text, str(response.url)).forms[0]
+        fields = form.fields(form.submit_buttons[0] if form.submit_buttons else None)
+        if "login" in fields:
+            fields |= {"login": login, "password": "anything"}
+        response = browser.post(httpx.URL(str(response.url)).join(form.action), data=fields)
+        if response.is_redirect and response.next_request is not None:
+            url = str(response.next_request.url)
+            if url.startswith(callback):
+                return url
+    raise AssertionError("the provider never sent the browser back")
 
 
 def _callback(as_client: TestClient, callback_url: str) -> httpx.Response:
@@ -265,3 +286,43 @@ def test_no_demo_password_signs_in_when_the_provider_decides(make_as: Callable[.
         follow_redirects=False,
     )
     assert posted.status_code == 200 and "Wrong username or password." in posted.text
+
+
+def test_mcp_client_to_tool_call_through_the_provider(node_tools: NodeTools, tmp_path: Path) -> None:
+    """Both servers as real processes: register → our consent → the provider's login → token → tool."""
+    provider_port = free_port()
+    upstream = {
+        "IDENTITY": "oidc",
+        "UPSTREAM_ISSUER": f"http://127.0.0.1:{provider_port}",
+        "UPSTREAM_CLIENT_ID": CLIENT_ID,
+        "UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    with running_pair(tmp_path, **upstream) as pair:
+        callback = f"{pair.issuer}/oauth2/upstream/callback"
+        with running_provider(node_tools, callback, provider_port):
+            redirect_uri = loopback_redirect_uri()
+            client_id = register_by_dcr(pair, client_name="upstream e2e", redirect_uri=redirect_uri)
+            request = authorization_request(pair, client_id=client_id, redirect_uri=redirect_uri)
+            browser = httpx.Client(timeout=10)
+            consent = browser.get(request.url, follow_redirects=True)
+            assert consent.status_code == 200 and "data-upstream" in consent.text
+            leaving = browser.post(
+                f"{pair.issuer}/oauth2/consent",
+                data=hidden_fields(consent.text) | {"action": "approve"},
+                follow_redirects=False,
+            )
+            assert leaving.status_code == 303, leaving.text
+            back_at = _sign_in_upstream(
+                leaving.headers["location"], "robin", callback=callback, browser=browser
+            )
+            answer = browser.get(back_at, follow_redirects=False)
+            browser.close()
+            assert answer.status_code == 303, answer.text
+            code = code_from_redirect(request, answer.headers["location"], pair.issuer)
+            token = exchange_at(pair, request, code)["access_token"]
+            with httpx.Client(timeout=10) as http:
+                session = McpSession(http, pair.mcp_url, access_token=token)
+                session.initialize("upstream e2e")
+                response, message = session.call_tool("auth_whoami", {})
+    assert response.status_code == 200, response.text
+    assert message["result"]["structuredContent"]["email"] == "robin@idp.example"
