@@ -9,6 +9,8 @@ test runs both servers as real processes and ends with a tool call carrying the 
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
+import auth_server.upstream
 from auth_server.app import create_app
 from mcp_oauth_demo.launcher import free_port, running_pair
 from mcp_oauth_demo.oauth_client import McpSession
@@ -288,3 +291,19 @@ def test_mcp_client_to_tool_call_through_the_provider(node_tools: NodeTools, tmp
                 response, message = session.call_tool("auth_whoami", {})
     assert response.status_code == 200, response.text
     assert message["result"]["structuredContent"]["email"] == "robin@idp.example"
+
+
+def test_a_slow_provider_is_a_page_not_a_500(
+    make_as: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider that accepts the connection and never answers: the AS gives up with a page."""
+    monkeypatch.setattr(auth_server.upstream, "UPSTREAM_TIMEOUT_SEC", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        as_client = make_as(upstream_issuer=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        _, _, consent_url = _to_consent(as_client)
+        started = time.monotonic()
+        response = _approve(as_client, consent_url)
+    assert response.status_code == 502 and "cannot be reached" in response.text
+    assert "ReadTimeout" in response.text and time.monotonic() - started < 5
