@@ -36,8 +36,9 @@ def main() -> int:
     print(f"  metadata {settings.as_metadata_url}", flush=True)
     print(f"  jwks     {issuer}{paths.JWKS}", flush=True)
     print(f"  storage  {storage_description(settings)}", flush=True)
-    if settings.identity == "oidc":
-        print(f"  sign-in  {settings.upstream_issuer} (IDENTITY=oidc), after consent", flush=True)
+    if settings.identity != "demo":
+        provider = settings.upstream_issuer if settings.identity == "oidc" else settings.upstream_github_url
+        print(f"  sign-in  {provider} (IDENTITY={settings.identity}), after consent", flush=True)
         print(f"  callback {settings.upstream_callback_url}  <- register this at the provider", flush=True)
     else:
         hints = account_hints(settings.demo_users)

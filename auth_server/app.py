@@ -46,6 +46,7 @@ from auth_server.sessions import PendingRequests, SessionManager, load_session_s
 from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
 from auth_server.upstream import OIDCUpstream, UpstreamLogin
+from auth_server.upstream_github import GitHubUpstream
 from auth_server.users import UserDirectory
 from shared.settings import Settings, get_settings
 from shared.trace.middleware import TraceMiddleware
@@ -96,9 +97,18 @@ async def build_context(
         throttle=LoginThrottle(store),
         pages=Pages.shared(),
         users=UserDirectory.from_settings(settings, store),
-        upstream=OIDCUpstream(settings) if settings.identity == "oidc" else None,
-        upstream_logins=PendingRequests(store, UpstreamLogin) if settings.identity == "oidc" else None,
+        upstream=_upstream(settings),
+        upstream_logins=PendingRequests(store, UpstreamLogin) if settings.identity != "demo" else None,
     )
+
+
+def _upstream(settings: Settings) -> OIDCUpstream | GitHubUpstream | None:
+    """Who says who the user is, besides the demo users (``IDENTITY``)."""
+    if settings.identity == "oidc":
+        return OIDCUpstream(settings)
+    if settings.identity == "github":
+        return GitHubUpstream(settings)
+    return None
 
 
 async def check_startup(settings: Settings) -> None:

@@ -21,6 +21,7 @@ from auth_server.sessions import PendingRequests, SessionManager
 from auth_server.store import Store
 from auth_server.throttle import LoginThrottle
 from auth_server.upstream import OIDCUpstream, UpstreamLogin
+from auth_server.upstream_github import GitHubUpstream
 from auth_server.users import UserDirectory
 from shared.settings import Settings
 
@@ -39,7 +40,7 @@ class AuthContext:
     pages: Pages
     users: UserDirectory
     # IDENTITY=oidc: the provider and the trips to it in progress (auth_server.upstream_login).
-    upstream: OIDCUpstream | None = None
+    upstream: OIDCUpstream | GitHubUpstream | None = None
     upstream_logins: PendingRequests[UpstreamLogin] | None = field(default=None)
 
 

@@ -53,12 +53,14 @@ class UpstreamIdentity:
     name: str
     email: str
     email_verified: bool
+    login: str = ""  # GitHub's username (IDENTITY=github)
+    kind: str = "oidc"
 
     @property
     def local_sub(self) -> str:
         """Our ``sub``: stable per upstream issuer and subject, and not the upstream's own id."""
         digest = hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
-        return f"oidc_{digest[:32]}"
+        return f"{self.kind}_{digest[:32]}"
 
 
 class OIDCUpstream:
@@ -228,8 +230,14 @@ class OIDCUpstream:
 
 
 def allowed(identity: UpstreamIdentity, settings: Settings) -> bool:
-    """``ALLOWED_EMAILS`` / ``ALLOWED_EMAIL_DOMAINS``: only a *verified* email counts; empty: all."""
-    if not settings.allowed_emails and not settings.allowed_email_domains:
+    """``ALLOWED_EMAILS`` / ``ALLOWED_EMAIL_DOMAINS`` (a *verified* email) or ``ALLOWED_GITHUB_USERS``.
+
+    Empty lists allow everyone the provider knows.
+    """
+    lists = (settings.allowed_emails, settings.allowed_email_domains, settings.allowed_github_users)
+    if not any(lists):
+        return True
+    if identity.login and identity.login.lower() in settings.allowed_github_users:
         return True
     if not identity.email_verified or not identity.email:
         return False

@@ -200,7 +200,7 @@ class SettingsFields(BaseSettings):
     demo_users: str = DEFAULT_DEMO_USERS
     # demo: the DEMO_USERS above; oidc: any OpenID Connect provider (auth_server.upstream), after
     # this AS's own consent page. The upstream's tokens never leave the AS, and none is kept.
-    identity: Literal["demo", "oidc"] = "demo"
+    identity: Literal["demo", "oidc", "github"] = "demo"
     upstream_issuer: str = ""  # e.g. https://accounts.google.com; discovery at its /.well-known/
     upstream_client_id: str = ""
     upstream_client_secret: str = ""
@@ -208,6 +208,10 @@ class SettingsFields(BaseSettings):
     # Who may sign in through the upstream (empty = anyone it knows): exact emails, email domains.
     allowed_emails: Annotated[tuple[str, ...], NoDecode] = ()
     allowed_email_domains: Annotated[tuple[str, ...], NoDecode] = ()
+    # IDENTITY=github (a GitHub OAuth app); overridable for GitHub Enterprise and for tests.
+    upstream_github_url: str = "https://github.com"
+    upstream_github_api_url: str = "https://api.github.com"
+    allowed_github_users: Annotated[tuple[str, ...], NoDecode] = ()
     # --- Trace (shared.trace): every protocol exchange, for GET /trace and `mcp-oauth-demo trace` ---
     trace: bool = True  # TRACE=off records nothing
     # Opens GET /trace on the AS (?key= or Authorization: Bearer); random per start when unset.
@@ -236,7 +240,7 @@ class SettingsFields(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("allowed_emails", "allowed_email_domains", mode="before")
+    @field_validator("allowed_emails", "allowed_email_domains", "allowed_github_users", mode="before")
     @classmethod
     def _split_lower_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -374,6 +378,8 @@ class Settings(SettingsFields):
             raise ConfigError("MCP_RESOURCE must not contain a fragment (RFC 8707 §2); remove the '#…' part")
         if self.identity == "oidc":
             self._check_upstream()
+        if self.identity == "github":
+            self._check_github()
         if self.max_token_lifetime_sec < self.access_token_ttl_sec:
             raise ConfigError(
                 f"MAX_TOKEN_LIFETIME_SEC={self.max_token_lifetime_sec} is shorter than "
@@ -391,6 +397,20 @@ class Settings(SettingsFields):
                     "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
         return self
+
+    def _check_github(self) -> None:
+        missing = [
+            name.upper()
+            for name in ("upstream_client_id", "upstream_client_secret")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(
+                f"IDENTITY=github needs {', '.join(missing)}: create a GitHub OAuth app (Settings → "
+                f"Developer settings → OAuth Apps) with the callback URL {self.upstream_callback_url}"
+            )
+        _check_base_url("UPSTREAM_GITHUB_URL", self.upstream_github_url, allow_path=True)
+        _check_base_url("UPSTREAM_GITHUB_API_URL", self.upstream_github_api_url, allow_path=True)
 
     def _check_upstream(self) -> None:
         missing = [

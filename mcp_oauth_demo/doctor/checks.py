@@ -108,17 +108,21 @@ def check_hs256(probe: Probe) -> Iterator[Finding]:
 def check_upstream(probe: Probe) -> Iterator[Finding]:
     """``IDENTITY=oidc``: the client credentials, the callback to register, the provider's discovery."""
     s = probe.settings
-    if s.identity != "oidc":
+    if s.identity == "demo":
         yield ok("upstream", f"IDENTITY={s.identity}: the demo users sign in on this AS's login page")
         return
-    missing = [
-        name.upper()
-        for name in ("upstream_issuer", "upstream_client_id", "upstream_client_secret")
-        if not getattr(s, name)
-    ]
+    needed = ("upstream_client_id", "upstream_client_secret")
+    missing = [name.upper() for name in (("upstream_issuer", *needed) if s.identity == "oidc" else needed)]
+    missing = [name for name in missing if not getattr(s, name.lower())]
     if missing:
         yield fail(
             "upstream", f"IDENTITY=oidc without {', '.join(missing)} (callback: {s.upstream_callback_url})"
+        )
+        return
+    if s.identity == "github":
+        yield ok(
+            "upstream",
+            f"GitHub OAuth app at {s.upstream_github_url}; its callback: {s.upstream_callback_url}",
         )
         return
     issuer = s.upstream_issuer.rstrip("/")

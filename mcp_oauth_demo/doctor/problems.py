@@ -82,8 +82,8 @@ PROBLEMS: tuple[Problem, ...] = (
     ),
     Problem(
         "upstream",
-        "With IDENTITY=oidc, signing in ends on an error page from this AS or from the provider",
-        "UPSTREAM_ISSUER, UPSTREAM_CLIENT_ID and UPSTREAM_CLIENT_SECRET are set; the issuer's "
+        "With IDENTITY=oidc or github, signing in ends on an error page from this AS or from the provider",
+        "UPSTREAM_CLIENT_ID and UPSTREAM_CLIENT_SECRET are set; for oidc, UPSTREAM_ISSUER too, and its "
         "/.well-known/openid-configuration answers and names the same issuer",
         "register AUTH_ISSUER/oauth2/upstream/callback (the doctor prints it) as the redirect URI of an "
         "OAuth client at the provider; put its exact issuer, client id and secret in .env (README: Log in "

@@ -216,3 +216,11 @@ def test_check_upstream_names_what_is_missing_and_what_the_provider_says() -> No
 def test_the_round_trip_is_skipped_when_a_person_must_sign_in_upstream() -> None:
     findings = list(doctor.check_token(probe_for(identity="oidc")))
     assert statuses(findings) == [("token", "skip")] and "IDENTITY=oidc" in findings[0].message
+
+
+def test_check_upstream_for_github_needs_the_app_credentials() -> None:
+    missing = list(doctor.check_upstream(probe_for(identity="github")))
+    assert statuses(missing) == [("upstream", "fail")]
+    assert "UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET" in missing[0].message
+    configured = probe_for(identity="github", upstream_client_id="c", upstream_client_secret="s")
+    assert statuses(doctor.check_upstream(configured)) == [("upstream", "ok")]
