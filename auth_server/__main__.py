@@ -12,6 +12,7 @@ import asyncio
 import sys
 
 from auth_server import paths
+from auth_server.users import account_hints
 from shared.settings import ConfigError, get_settings, startup_warnings, storage_description
 
 
@@ -35,7 +36,14 @@ def main() -> int:
     print(f"  metadata {settings.as_metadata_url}", flush=True)
     print(f"  jwks     {issuer}{paths.JWKS}", flush=True)
     print(f"  storage  {storage_description(settings)}", flush=True)
-    print("  demo user: alex / password (log in on the page a client opens for you)", flush=True)
+    if settings.identity != "demo":
+        provider = settings.upstream_issuer if settings.identity == "oidc" else settings.upstream_github_url
+        print(f"  sign-in  {provider} (IDENTITY={settings.identity}), after consent", flush=True)
+        print(f"  callback {settings.upstream_callback_url}  <- register this at the provider", flush=True)
+    else:
+        hints = account_hints(settings.demo_users)
+        users = ", ".join(f"{name} / {password}" if password else name for name, password in hints)
+        print(f"  users    {users} (DEMO_USERS; log in on the page a client opens for you)", flush=True)
     if settings.trace:
         print(f"  trace    {issuer}/trace?key={settings.trace_key}  (what every client did)", flush=True)
     for name, (address, port) in settings.oauth_fetch_host_overrides.items():

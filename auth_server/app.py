@@ -28,6 +28,7 @@ from auth_server import (
     revocation,
     stylesheet,
     token,
+    upstream_login,
 )
 from auth_server.authorization_requests import AuthorizationRequest
 from auth_server.client_assertions import ClientAssertionVerifier
@@ -44,6 +45,9 @@ from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager, load_session_secret
 from auth_server.storage import open_store
 from auth_server.throttle import LoginThrottle
+from auth_server.upstream import OIDCUpstream, UpstreamLogin
+from auth_server.upstream_github import GitHubUpstream
+from auth_server.users import UserDirectory
 from shared.settings import Settings, get_settings
 from shared.trace.middleware import TraceMiddleware
 from shared.trace.views import trace_routes
@@ -92,7 +96,19 @@ async def build_context(
         pending=PendingRequests(store, AuthorizationRequest),
         throttle=LoginThrottle(store),
         pages=Pages.shared(),
+        users=UserDirectory.from_settings(settings, store),
+        upstream=_upstream(settings),
+        upstream_logins=PendingRequests(store, UpstreamLogin) if settings.identity != "demo" else None,
     )
+
+
+def _upstream(settings: Settings) -> OIDCUpstream | GitHubUpstream | None:
+    """Who says who the user is, besides the demo users (``IDENTITY``)."""
+    if settings.identity == "oidc":
+        return OIDCUpstream(settings)
+    if settings.identity == "github":
+        return GitHubUpstream(settings)
+    return None
 
 
 async def check_startup(settings: Settings) -> None:
@@ -137,6 +153,7 @@ def create_app(
         authorize,
         login,
         consent,
+        upstream_login,
         token,
         revocation,
         introspection,

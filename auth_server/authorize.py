@@ -23,7 +23,6 @@ from auth_server.authorization_requests import continue_at, validate_authorizati
 from auth_server.context import context_of
 from auth_server.pages import PageError
 from auth_server.sessions import PendingRequestsFull
-from auth_server.users import get_user
 
 router = APIRouter()
 
@@ -65,6 +64,7 @@ async def authorize(request: Request) -> RedirectResponse:
         )
     except PendingRequestsFull as exc:
         raise _too_many_pending(exc, authorization.client_name) from None
-    signed_in = session.sub is not None and get_user(session.sub) is not None
-    next_page = paths.CONSENT if signed_in else paths.LOGIN
+    signed_in = session.sub is not None and await context.users.get(session.sub) is not None
+    # With an upstream provider, consent comes first and the sign-in after it (upstream_login.py).
+    next_page = paths.CONSENT if signed_in or context.upstream is not None else paths.LOGIN
     return continue_at(context, next_page, request_id, session)

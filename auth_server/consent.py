@@ -38,7 +38,7 @@ from auth_server.context import context_of
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.grants import issue_code
 from auth_server.lookalikes import lookalike_warning
-from auth_server.users import get_user
+from auth_server.upstream_trip import start_upstream_login
 from shared.scopes import DESCRIPTIONS
 
 router = APIRouter()
@@ -49,8 +49,9 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
     authorization = await pending_request(context, request_id, session.sid)
-    user = get_user(session.sub) if session.sub else None
-    if user is None:
+    user = await context.users.get(session.sub) if session.sub else None
+    # With an upstream provider the user says who they are *after* approving (upstream_login.py).
+    if user is None and context.upstream is None:
         return continue_at(context, paths.LOGIN, request_id)
     scopes = [(scope, DESCRIPTIONS.get(scope, scope)) for scope in authorization.scope.split()]
     document = authorization.from_metadata_document
@@ -68,8 +69,9 @@ async def consent_page(request: Request, request_id: str = "") -> Response:
         resource=authorization.resource,
         csrf_token=csrf_token(context.sessions.secret, session.sid),
         request_id=request_id,
-        user_name=user.name,
-        user_email=user.email,
+        user_name=user.name if user else None,
+        user_email=user.email if user else None,
+        upstream=context.upstream.issuer if context.upstream and user is None else None,
     )
     context.sessions.save(response, session)
     return response
@@ -80,8 +82,11 @@ async def consent(request: Request) -> Response:
     context = context_of(request)
     form, session = await read_protected_form(request, context.sessions)
     request_id = form.get("request_id") or ""
-    await pending_request(context, request_id, session.sid)  # an error page if expired or foreign
-    if session.sub is None or get_user(session.sub) is None:
+    pending = await pending_request(context, request_id, session.sid)  # an error page if expired or foreign
+    signed_in = session.sub is not None and await context.users.get(session.sub) is not None
+    if not signed_in and context.upstream is not None and form.get("action") == "approve":
+        return await start_upstream_login(context, request, session, request_id, pending.client_id)
+    if not signed_in and context.upstream is None:
         return continue_at(context, paths.LOGIN, request_id)
     authorization: AuthorizationRequest | None = await context.pending.pop(request_id, session.sid)
     if authorization is None:  # a second submit of this form, in any worker, took it first
@@ -98,6 +103,7 @@ async def consent(request: Request) -> Response:
         )
     # Checked before a code exists: a URI the policy refuses gets an error page and no code.
     check_redirect_policy(context, authorization.redirect_uri)
+    assert session.sub is not None
     code = await issue_code(context, authorization, session.sub)
     return redirect_to_client(
         context, authorization.redirect_uri, {"code": code, "state": authorization.state}

@@ -8,7 +8,7 @@ touches no disk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -20,6 +20,9 @@ from auth_server.redirect_uris import RedirectPolicy
 from auth_server.sessions import PendingRequests, SessionManager
 from auth_server.store import Store
 from auth_server.throttle import LoginThrottle
+from auth_server.upstream import OIDCUpstream, UpstreamLogin
+from auth_server.upstream_github import GitHubUpstream
+from auth_server.users import UserDirectory
 from shared.settings import Settings
 
 
@@ -35,6 +38,10 @@ class AuthContext:
     pending: PendingRequests
     throttle: LoginThrottle
     pages: Pages
+    users: UserDirectory
+    # IDENTITY=oidc: the provider and the trips to it in progress (auth_server.upstream_login).
+    upstream: OIDCUpstream | GitHubUpstream | None = None
+    upstream_logins: PendingRequests[UpstreamLogin] | None = field(default=None)
 
 
 def context_of(request: Request) -> AuthContext:

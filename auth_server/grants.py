@@ -23,7 +23,6 @@ from auth_server.authorization_requests import AuthorizationRequest
 from auth_server.context import AuthContext
 from auth_server.errors import OAuthError
 from auth_server.store import CodeRecord, GrantRecord, RefreshTokenRecord, secret_hash
-from auth_server.users import get_user
 from shared.tokens import InvalidToken, mint_access_token, read_header, verify_access_token
 
 
@@ -50,7 +49,7 @@ async def issue_access_token(
     context: AuthContext, grant: GrantRecord, scope: str
 ) -> tuple[str, dict[str, Any]]:
     """A signed access token for ``grant`` narrowed to ``scope``."""
-    user = get_user(grant.sub)
+    user = await context.users.get(grant.sub)
     if user is None:
         raise OAuthError("invalid_grant", "the user of this grant no longer exists; sign in again")
     return mint_access_token(

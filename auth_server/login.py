@@ -5,6 +5,8 @@ credentials get one generic message — whether the username exists is nobody's 
 and count toward the login throttle (``throttle.py``), which answers HTTP 429 with
 ``Retry-After`` once it trips. A successful sign-in starts a new session (new ``sid``, no
 session fixation) and continues to the consent page.
+
+The page names the demo accounts (``DEMO_USERS``, ``auth_server.users``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from auth_server.context import AuthContext, context_of
 from auth_server.csrf import csrf_token, read_protected_form
 from auth_server.pages import PageError
 from auth_server.sessions import BrowserSession
-from auth_server.users import authenticate, get_user
+from auth_server.users import account_hints
 
 router = APIRouter()
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -41,6 +43,7 @@ def _login_page(
         request_id=request_id,
         error=error,
         username=username,
+        demo_accounts=account_hints(context.settings.demo_users),
     )
     context.sessions.save(response, session)
     return response
@@ -51,7 +54,8 @@ async def login_page(request: Request, request_id: str = "") -> Response:
     context = context_of(request)
     session = context.sessions.load(request)
     authorization = await pending_request(context, request_id, session.sid)
-    if session.sub and get_user(session.sub):
+    # With an upstream provider there is no password here: the consent page leads to its login.
+    if context.upstream is not None or (session.sub and await context.users.get(session.sub)):
         return continue_at(context, paths.CONSENT, request_id)
     return _login_page(context, session, request_id, authorization)
 
@@ -72,7 +76,7 @@ async def login(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
-    user = authenticate(username, form.get("password") or "")
+    user = context.users.authenticate(username, form.get("password") or "")
     if user is None:
         await context.throttle.record_failure(throttle_keys)
         return _login_page(

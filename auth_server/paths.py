@@ -21,6 +21,7 @@ INTROSPECT: Final = "/oauth2/introspect"  # RFC 7662 §2
 LOGIN: Final = "/oauth2/login"
 LOGOUT: Final = "/oauth2/logout"
 CONSENT: Final = "/oauth2/consent"
+UPSTREAM_CALLBACK: Final = "/oauth2/upstream/callback"  # registered at the upstream provider
 STYLESHEET: Final = "/oauth2/static/style.css"
 
 PUBLIC_ENDPOINTS: Final = (METADATA, OPENID_CONFIGURATION, JWKS, REGISTER, TOKEN, REVOKE, INTROSPECT)

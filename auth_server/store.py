@@ -19,6 +19,8 @@ pending requests          validated authorization requests between the login and
                           (``sessions.py``), bound to a browser session id
 login failures            one row per failed sign-in, per username and per IP (``throttle.py``)
 secrets                   values every worker must agree on, created once (the session secret)
+users                     who an upstream provider vouched for (``IDENTITY=oidc``): our ``sub``,
+                          name and email, so that a refresh after a restart still knows them
 ========================  =====================================================
 
 The interface is asynchronous, so an engine that talks to a server over the network
@@ -139,12 +141,28 @@ CREATE TABLE IF NOT EXISTS secrets (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS users (
+    sub TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 """
 
 
 def secret_hash(value: str) -> str:
     """SHA-256 hex of a high-entropy secret; a salt is unnecessary at 256 bits of entropy."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user an upstream provider vouched for; updated at each of their sign-ins."""
+
+    sub: str
+    name: str
+    email: str
+    updated_at: int
 
 
 @dataclass(frozen=True)
@@ -291,6 +309,12 @@ class Store(Protocol):
     async def shared_secret(self, name: str, candidate: str) -> str:
         """The secret stored under ``name``; stores ``candidate`` first if there is none."""
         ...
+
+    async def save_user(self, user: UserRecord) -> None:
+        """Keep ``user``, replacing what was known under its ``sub``."""
+        ...
+
+    async def get_user(self, sub: str) -> UserRecord | None: ...
 
     async def add_pending(
         self, record: PendingRecord, limits: PendingLimits, now: float
@@ -580,6 +604,19 @@ class SqliteStore:
             conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, candidate))
             row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
         return str(row["value"])
+
+    async def save_user(self, user: UserRecord) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO users (sub, name, email, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (sub) "
+                "DO UPDATE SET name = excluded.name, email = excluded.email, "
+                "updated_at = excluded.updated_at",
+                (user.sub, user.name, user.email, user.updated_at),
+            )
+
+    async def get_user(self, sub: str) -> UserRecord | None:
+        row = self._one("SELECT sub, name, email, updated_at FROM users WHERE sub = ?", sub)
+        return UserRecord(**dict(row)) if row else None
 
     async def add_pending(
         self, record: PendingRecord, limits: PendingLimits, now: float

@@ -38,6 +38,7 @@ from auth_server.store import (
     PendingRecord,
     PendingRefusal,
     RefreshTokenRecord,
+    UserRecord,
 )
 from shared.postgres import advisory_key, open_migrated_pool
 
@@ -127,6 +128,14 @@ MIGRATIONS = (
     CREATE TABLE secrets (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE users (
+        sub TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
     );
     """,
 )
@@ -361,6 +370,21 @@ class PostgresStore:
             row: dict[str, Any] | None = await cursor.fetchone()  # type: ignore[assignment]
         assert row is not None  # inserted above, and secrets are never deleted
         return str(row["value"])
+
+    async def save_user(self, user: UserRecord) -> None:
+        await self._write(
+            "INSERT INTO users (sub, name, email, updated_at) VALUES (%s, %s, %s, %s) ON CONFLICT (sub) "
+            "DO UPDATE SET name = excluded.name, email = excluded.email, "
+            "updated_at = excluded.updated_at",
+            user.sub,
+            user.name,
+            user.email,
+            user.updated_at,
+        )
+
+    async def get_user(self, sub: str) -> UserRecord | None:
+        row = await self._one("SELECT sub, name, email, updated_at FROM users WHERE sub = %s", sub)
+        return UserRecord(**row) if row else None
 
     async def add_pending(
         self, record: PendingRecord, limits: PendingLimits, now: float

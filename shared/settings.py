@@ -16,6 +16,7 @@ A misconfiguration stops startup with one line naming the variable and the fix
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import sys
 from functools import lru_cache
@@ -45,6 +46,8 @@ DEFAULT_REDIRECT_URIS = (
 )
 DEFAULT_CLIENT_METADATA_HOSTS = ("claude.ai", "chatgpt.com", "openai.com")
 MIN_TRACE_KEY_CHARS = 16
+DEFAULT_DEMO_USERS = "alex:password,sam:password"
+_DEMO_USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -98,6 +101,30 @@ def parse_host_overrides(value: str) -> dict[str, tuple[str, int]]:
             )
         overrides[host.strip().lower()] = (address, port_number)
     return overrides
+
+
+def parse_demo_users(value: str) -> list[tuple[str, str]]:
+    """``DEMO_USERS``: ``username:password`` entries, comma-separated (usernames in lower case)."""
+    users: list[tuple[str, str]] = []
+    for entry in (item.strip() for item in value.split(",")):
+        if not entry:
+            continue
+        username, colon, password = entry.partition(":")
+        username = username.strip()
+        if not colon or not password or not _DEMO_USERNAME.fullmatch(username):
+            raise ConfigError(
+                f"DEMO_USERS entry {entry.split(':')[0]!r}: write username:password, the username in lower "
+                "case letters, digits, '.', '_' or '-' (at most 32), the password not empty — "
+                f"e.g. DEMO_USERS={DEFAULT_DEMO_USERS}"
+            )
+        if any(username == known for known, _ in users):
+            raise ConfigError(f"DEMO_USERS names {username!r} twice; keep one entry per user")
+        users.append((username, password))
+    if not users:
+        raise ConfigError(
+            f"DEMO_USERS is empty: nobody could sign in; set e.g. DEMO_USERS={DEFAULT_DEMO_USERS}"
+        )
+    return users
 
 
 class SettingsFields(BaseSettings):
@@ -168,6 +195,23 @@ class SettingsFields(BaseSettings):
     rs_gc_tuning: bool = True
     # Signs the AS's login-session and CSRF cookies; generated and kept in DATA_DIR when unset.
     session_secret: str | None = None
+    # --- Identity: who may sign in on the AS's login page (auth_server.users) ---
+    # username:password pairs, comma-separated; two users so that isolation between them shows.
+    demo_users: str = DEFAULT_DEMO_USERS
+    # demo: the DEMO_USERS above; oidc: any OpenID Connect provider (auth_server.upstream), after
+    # this AS's own consent page. The upstream's tokens never leave the AS, and none is kept.
+    identity: Literal["demo", "oidc", "github"] = "demo"
+    upstream_issuer: str = ""  # e.g. https://accounts.google.com; discovery at its /.well-known/
+    upstream_client_id: str = ""
+    upstream_client_secret: str = ""
+    upstream_scopes: str = "openid email profile"
+    # Who may sign in through the upstream (empty = anyone it knows): exact emails, email domains.
+    allowed_emails: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_email_domains: Annotated[tuple[str, ...], NoDecode] = ()
+    # IDENTITY=github (a GitHub OAuth app); overridable for GitHub Enterprise and for tests.
+    upstream_github_url: str = "https://github.com"
+    upstream_github_api_url: str = "https://api.github.com"
+    allowed_github_users: Annotated[tuple[str, ...], NoDecode] = ()
     # --- Trace (shared.trace): every protocol exchange, for GET /trace and `mcp-oauth-demo trace` ---
     trace: bool = True  # TRACE=off records nothing
     # Opens GET /trace on the AS (?key= or Authorization: Bearer); random per start when unset.
@@ -195,6 +239,18 @@ class SettingsFields(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("allowed_emails", "allowed_email_domains", "allowed_github_users", mode="before")
+    @classmethod
+    def _split_lower_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip().lower().lstrip("@") for item in value.split(",") if item.strip())
+        return value
+
+    @property
+    def upstream_callback_url(self) -> str:
+        """Where the upstream provider sends the browser back: register it at the provider."""
+        return f"{self.auth_issuer}/oauth2/upstream/callback"
 
     @field_validator("oauth_fetch_host_overrides", mode="before")
     @classmethod
@@ -262,6 +318,12 @@ class Settings(SettingsFields):
                 )
         return value
 
+    @field_validator("demo_users")
+    @classmethod
+    def _check_demo_users(cls, value: str) -> str:
+        parse_demo_users(value)
+        return value
+
     @field_validator("mcp_challenge_scopes")
     @classmethod
     def _check_challenge_scopes(cls, value: str) -> str:
@@ -314,6 +376,10 @@ class Settings(SettingsFields):
             )
         elif urlsplit(self.mcp_resource).fragment:
             raise ConfigError("MCP_RESOURCE must not contain a fragment (RFC 8707 §2); remove the '#…' part")
+        if self.identity == "oidc":
+            self._check_upstream()
+        if self.identity == "github":
+            self._check_github()
         if self.max_token_lifetime_sec < self.access_token_ttl_sec:
             raise ConfigError(
                 f"MAX_TOKEN_LIFETIME_SEC={self.max_token_lifetime_sec} is shorter than "
@@ -331,6 +397,38 @@ class Settings(SettingsFields):
                     "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
         return self
+
+    def _check_github(self) -> None:
+        missing = [
+            name.upper()
+            for name in ("upstream_client_id", "upstream_client_secret")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(
+                f"IDENTITY=github needs {', '.join(missing)}: create a GitHub OAuth app (Settings → "
+                f"Developer settings → OAuth Apps) with the callback URL {self.upstream_callback_url}"
+            )
+        _check_base_url("UPSTREAM_GITHUB_URL", self.upstream_github_url, allow_path=True)
+        _check_base_url("UPSTREAM_GITHUB_API_URL", self.upstream_github_api_url, allow_path=True)
+
+    def _check_upstream(self) -> None:
+        missing = [
+            name.upper()
+            for name in ("upstream_issuer", "upstream_client_id", "upstream_client_secret")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(
+                f"IDENTITY=oidc needs {', '.join(missing)}: register an OAuth client at your provider with "
+                f"the redirect URI {self.upstream_callback_url} and copy its issuer, client id and secret"
+            )
+        _check_base_url("UPSTREAM_ISSUER", self.upstream_issuer, allow_path=True)
+        if "openid" not in self.upstream_scopes.split():
+            raise ConfigError(
+                f"UPSTREAM_SCOPES={self.upstream_scopes!r} lacks 'openid': without it there is no ID token; "
+                "use e.g. 'openid email profile'"
+            )
 
 
 def _one_line(error: ValidationError) -> str:

@@ -42,6 +42,7 @@ from mcp_oauth_demo.doctor.checks import (
     check_prm_contents,
     check_public_rs_local_as,
     check_redirect_allowlist,
+    check_upstream,
     clock_skew,
 )
 from mcp_oauth_demo.doctor.command import add_arguments, configuration_source, diagnose, report, run
@@ -86,6 +87,7 @@ __all__ = [
     "check_public_rs_local_as",
     "check_redirect_allowlist",
     "check_token",
+    "check_upstream",
     "clock_skew",
     "configuration_source",
     "diagnose",

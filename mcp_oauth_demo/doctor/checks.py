@@ -105,6 +105,44 @@ def check_hs256(probe: Probe) -> Iterator[Finding]:
         yield ok("hs256", f"JWT_ALG={probe.settings.jwt_alg} (public-key signatures)")
 
 
+def check_upstream(probe: Probe) -> Iterator[Finding]:
+    """``IDENTITY=oidc``: the client credentials, the callback to register, the provider's discovery."""
+    s = probe.settings
+    if s.identity == "demo":
+        yield ok("upstream", f"IDENTITY={s.identity}: the demo users sign in on this AS's login page")
+        return
+    needed = ("upstream_client_id", "upstream_client_secret")
+    missing = [name.upper() for name in (("upstream_issuer", *needed) if s.identity == "oidc" else needed)]
+    missing = [name for name in missing if not getattr(s, name.lower())]
+    if missing:
+        yield fail(
+            "upstream", f"IDENTITY=oidc without {', '.join(missing)} (callback: {s.upstream_callback_url})"
+        )
+        return
+    if s.identity == "github":
+        yield ok(
+            "upstream",
+            f"GitHub OAuth app at {s.upstream_github_url}; its callback: {s.upstream_callback_url}",
+        )
+        return
+    issuer = s.upstream_issuer.rstrip("/")
+    fetched = probe.get(f"{issuer}/.well-known/openid-configuration")
+    document = fetched.document
+    if document is None:
+        yield fail("upstream", f"the provider's discovery {fetched.url} gave {fetched.problem()}")
+    elif document.get("issuer") != s.upstream_issuer:
+        yield fail(
+            "upstream",
+            f"{fetched.url} names the issuer {document.get('issuer')!r}, "
+            f"not UPSTREAM_ISSUER={s.upstream_issuer!r}",
+        )
+    else:
+        yield ok(
+            "upstream",
+            f"{s.upstream_issuer} answers discovery; its client must allow {s.upstream_callback_url}",
+        )
+
+
 def check_prm(probe: Probe) -> Iterator[Finding]:
     fetched = probe.prm
     if fetched.response is None:
@@ -311,6 +349,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("Configuration", check_public_rs_local_as),
     ("Configuration", check_redirect_allowlist),
     ("Configuration", check_hs256),
+    ("Configuration", check_upstream),
     ("Resource server", check_prm),
     ("Resource server", check_prm_contents),
     ("Resource server", check_challenge),

@@ -81,6 +81,15 @@ PROBLEMS: tuple[Problem, ...] = (
         "JWT_SECRET can mint tokens",
     ),
     Problem(
+        "upstream",
+        "With IDENTITY=oidc or github, signing in ends on an error page from this AS or from the provider",
+        "UPSTREAM_CLIENT_ID and UPSTREAM_CLIENT_SECRET are set; for oidc, UPSTREAM_ISSUER too, and its "
+        "/.well-known/openid-configuration answers and names the same issuer",
+        "register AUTH_ISSUER/oauth2/upstream/callback (the doctor prints it) as the redirect URI of an "
+        "OAuth client at the provider; put its exact issuer, client id and secret in .env (README: Log in "
+        "with Google, GitHub or your IdP)",
+    ),
+    Problem(
         "rs-reachable",
         "The resource server is not running, or not reachable at RS_BASE_URL",
         "GET the path-aware protected resource metadata URL",

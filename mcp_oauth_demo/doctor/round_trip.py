@@ -24,6 +24,9 @@ def check_token(probe: Probe) -> Iterator[Finding]:
     if not probe.sign_in:
         yield skip("token", "skipped (--no-sign-in)")
         return
+    if probe.settings.identity != "demo":
+        yield skip("token", f"IDENTITY={probe.settings.identity}: signing in needs a person at the provider")
+        return
     prm, metadata = probe.prm.document, probe.as_metadata.document
     if (
         prm is None

@@ -185,11 +185,23 @@ class Tokens:
         return str(self.client["client_id"])
 
 
-def get_tokens(http: httpx.Client, client: dict[str, Any] | None = None, **params: Any) -> Tokens:
+def get_tokens(
+    http: httpx.Client,
+    client: dict[str, Any] | None = None,
+    *,
+    username: str = DEMO_USERNAME,
+    password: str = DEMO_PASSWORD,
+    **params: Any,
+) -> Tokens:
     """The whole flow — register (unless given) → authorize → login → consent → token."""
     client = client or register_client(http)
     verifier, challenge = make_pair()
-    query = authorize_in_browser(http, authorize_params(client["client_id"], challenge, **params))
+    query = authorize_in_browser(
+        http,
+        authorize_params(client["client_id"], challenge, **params),
+        username=username,
+        password=password,
+    )
     assert "code" in query, query
     response = exchange_code(
         http,

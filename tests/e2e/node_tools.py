@@ -40,6 +40,8 @@ PINNED = {
     "@modelcontextprotocol/inspector-cli": "1.0.3",
     "@modelcontextprotocol/sdk": "1.32.2",
     "mcp-remote": "0.15.1",
+    # node-oidc-provider (OpenID Certified): the real upstream provider of IDENTITY=oidc's tests.
+    "oidc-provider": "9.13.3",
 }
 INSTALL_TIMEOUT_SEC = 420.0
 
@@ -83,9 +85,20 @@ class NodeTools:
         """mcp-remote's proxy (its ``mcp-remote`` command): MCP over stdio to a remote server, with OAuth."""
         return self.modules / "mcp-remote" / "dist" / "proxy.js"
 
+    @property
+    def oidc_provider(self) -> Path:
+        """node-oidc-provider's package directory; ``tests/e2e/oidc_provider.mjs`` runs it."""
+        return self.modules / "oidc-provider"
+
     def entry_points(self) -> list[Path]:
         """The files a complete install has."""
-        return [self.conformance, self.inspector_cli, self.ts_sdk / "package.json", self.mcp_remote]
+        return [
+            self.conformance,
+            self.inspector_cli,
+            self.ts_sdk / "package.json",
+            self.mcp_remote,
+            self.oidc_provider / "package.json",
+        ]
 
 
 def _stamp_text() -> str:

@@ -182,3 +182,45 @@ def test_check_cors_notices_missing_headers() -> None:
     assert statuses(findings) == [("cors", "fail")]
     assert "the PRM has no Access-Control-Allow-Origin" in findings[0].message
     assert "does not expose WWW-Authenticate" in findings[0].message
+
+
+def test_check_upstream_names_what_is_missing_and_what_the_provider_says() -> None:
+    assert statuses(doctor.check_upstream(probe_for())) == [("upstream", "ok")]  # IDENTITY=demo
+    missing = list(doctor.check_upstream(probe_for(identity="oidc", upstream_client_id="c")))
+    assert statuses(missing) == [("upstream", "fail")]
+    assert "UPSTREAM_ISSUER, UPSTREAM_CLIENT_SECRET" in missing[0].message
+    assert "http://localhost:4000/oauth2/upstream/callback" in missing[0].message
+
+    def provider(issuer: str) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            if str(request.url) == "https://idp.example/.well-known/openid-configuration":
+                return httpx.Response(200, json={"issuer": issuer})
+            return httpx.Response(404)
+
+        return httpx.MockTransport(handle)
+
+    configured = {
+        "identity": "oidc",
+        "upstream_client_id": "c",
+        "upstream_client_secret": "s",
+        "upstream_issuer": "https://idp.example",
+    }
+    good = list(doctor.check_upstream(probe_for(provider("https://idp.example"), **configured)))
+    assert statuses(good) == [("upstream", "ok")] and "/oauth2/upstream/callback" in good[0].message
+    other = list(doctor.check_upstream(probe_for(provider("https://other.example"), **configured)))
+    assert statuses(other) == [("upstream", "fail")] and "other.example" in other[0].message
+    down = doctor.check_upstream(probe_for(None, **configured | {"upstream_issuer": "https://gone.example"}))
+    assert statuses(down) == [("upstream", "fail")]
+
+
+def test_the_round_trip_is_skipped_when_a_person_must_sign_in_upstream() -> None:
+    findings = list(doctor.check_token(probe_for(identity="oidc")))
+    assert statuses(findings) == [("token", "skip")] and "IDENTITY=oidc" in findings[0].message
+
+
+def test_check_upstream_for_github_needs_the_app_credentials() -> None:
+    missing = list(doctor.check_upstream(probe_for(identity="github")))
+    assert statuses(missing) == [("upstream", "fail")]
+    assert "UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET" in missing[0].message
+    configured = probe_for(identity="github", upstream_client_id="c", upstream_client_secret="s")
+    assert statuses(doctor.check_upstream(configured)) == [("upstream", "ok")]

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from auth_server.storage import open_store
+from auth_server.store_postgres import MIGRATIONS
 from mcp_oauth_demo.doctor.database import check_database
 from shared.settings import load_settings
 
@@ -22,7 +23,7 @@ def test_postgresql_before_and_after_the_first_start(postgres_url: str, tmp_path
 
     anyio.run(first_start)
     status, message, fix = check_database(settings)
-    assert (status, fix) == ("ok", None) and "schema auth_server v1" in message
+    assert (status, fix) == ("ok", None) and f"schema auth_server v{len(MIGRATIONS)}" in message
 
 
 def test_an_unreachable_server_fails_with_the_fix(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from auth_server.store import (
     PendingRecord,
     RefreshTokenRecord,
     Store,
+    UserRecord,
 )
 from shared.settings import load_settings
 from tests.store.store_engines import Engine
@@ -228,6 +229,18 @@ def test_workers_starting_at_once_create_one_signing_key_and_one_secret(engine: 
             ]
         )
         assert len(set(secrets_seen)) == 1 and secrets_seen[0].startswith("candidate-")
+
+    run(engine, scenario, stores=2)
+
+
+def test_an_upstream_user_is_kept_updated_and_seen_by_every_store(engine: Engine) -> None:
+    async def scenario(first: Store, second: Store) -> None:
+        assert await first.get_user("oidc_abc") is None
+        await first.save_user(UserRecord("oidc_abc", "Pat", "pat@idp.example", 100))
+        await second.save_user(UserRecord("oidc_abc", "Pat Renamed", "pat@new.example", 200))
+        renamed = UserRecord("oidc_abc", "Pat Renamed", "pat@new.example", 200)
+        assert await first.get_user("oidc_abc") == renamed
+        assert await second.get_user("oidc_other") is None
 
     run(engine, scenario, stores=2)
 
