@@ -249,6 +249,23 @@ class PendingLimits:
     max_per_client: int
     max_entries: int
 
+    def source_full(self, by_source: int) -> bool:
+        """Whether a new request from this source must first drop that source's own oldest one."""
+        return by_source >= self.max_per_source
+
+    def refusal(
+        self, client_id: str, *, by_client: int, total: int, evicted_client: str | None
+    ) -> Literal["client", "server"] | None:
+        """Which bucket refuses a new request of ``client_id``, counting the row the source drops.
+
+        Both engines count with their own SQL and decide here, so the policy is written once.
+        """
+        if by_client - (evicted_client == client_id) >= self.max_per_client:
+            return "client"
+        if total - (evicted_client is not None) >= self.max_entries:
+            return "server"
+        return None
+
 
 @dataclass(frozen=True)
 class PendingRefusal:
@@ -638,12 +655,17 @@ class SqliteStore:
                 return int(conn.execute(sql, args).fetchone()[0])
 
             evict = None
-            if count("WHERE source = ?", record.source) >= limits.max_per_source:
+            if limits.source_full(count("WHERE source = ?", record.source)):
                 evict = oldest("WHERE source = ?", record.source)
-            evict_same_client = evict is not None and evict["client_id"] == record.client_id
-            if count("WHERE client_id = ?", record.client_id) - evict_same_client >= limits.max_per_client:
+            refusal = limits.refusal(
+                record.client_id,
+                by_client=count("WHERE client_id = ?", record.client_id),
+                total=count(),
+                evicted_client=evict["client_id"] if evict is not None else None,
+            )
+            if refusal == "client":
                 return PendingRefusal("client", oldest("WHERE client_id = ?", record.client_id)["expires_at"])
-            if count() - (evict is not None) >= limits.max_entries:
+            if refusal == "server":
                 return PendingRefusal("server", oldest()["expires_at"])
             if evict is not None:
                 conn.execute("DELETE FROM pending_requests WHERE request_id = ?", (evict["request_id"],))

@@ -405,22 +405,26 @@ class PostgresStore:
             by_source = await one(
                 "SELECT COUNT(*) AS n FROM pending_requests WHERE source = %s", record.source
             )
-            if count(by_source) >= limits.max_per_source:
+            if limits.source_full(count(by_source)):
                 evict = await one(
                     "SELECT request_id, client_id FROM pending_requests"
                     " WHERE source = %s ORDER BY seq LIMIT 1",
                     record.source,
                 )
-            evict_same_client = evict is not None and evict["client_id"] == record.client_id
             by_client = await one(
                 "SELECT COUNT(*) AS n, MIN(expires_at) AS oldest FROM pending_requests WHERE client_id = %s",
                 record.client_id,
             )
-            if count(by_client) - evict_same_client >= limits.max_per_client:
-                return PendingRefusal("client", by_client["oldest"] if by_client else now)
             total = await one("SELECT COUNT(*) AS n, MIN(expires_at) AS oldest FROM pending_requests")
-            if count(total) - (evict is not None) >= limits.max_entries:
-                return PendingRefusal("server", total["oldest"] if total else now)
+            refusal = limits.refusal(
+                record.client_id,
+                by_client=count(by_client),
+                total=count(total),
+                evicted_client=evict["client_id"] if evict is not None else None,
+            )
+            if refusal is not None:
+                bucket = by_client if refusal == "client" else total
+                return PendingRefusal(refusal, bucket["oldest"] if bucket else now)
             if evict is not None:
                 await conn.execute(
                     "DELETE FROM pending_requests WHERE request_id = %s", (evict["request_id"],)
