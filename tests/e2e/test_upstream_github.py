@@ -13,7 +13,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -27,7 +26,6 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from auth_server.app import create_app
 from mcp_oauth_demo.launcher import free_port
 from shared.pkce import make_pair, verify_s256
 from tests.auth_server.as_flow_helpers import (
@@ -38,7 +36,7 @@ from tests.auth_server.as_flow_helpers import (
     register_client,
     start_authorization,
 )
-from tests.auth_server.as_support import ISSUER, make_settings
+from tests.auth_server.as_support import ISSUER
 
 CLIENT_ID = "Iv1.standin"
 CLIENT_SECRET = "standin-secret-0123456789abcdef"
@@ -116,27 +114,24 @@ def github() -> Iterator[str]:
 
 
 @pytest.fixture
-def make_as(tmp_path: Path, github: str) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
+def make_as(make_client: Callable[..., TestClient], github: str) -> Callable[..., TestClient]:
+    """The in-process AS (the shared ``make_client``) signing users in through the GitHub stand-in."""
 
     def factory(**overrides: Any) -> TestClient:
-        settings = make_settings(
-            tmp_path,
-            identity="github",
-            upstream_client_id=CLIENT_ID,
-            upstream_client_secret=overrides.pop("upstream_client_secret", CLIENT_SECRET),
-            upstream_github_url=github,
-            upstream_github_api_url=f"{github}/api/v3",
-            **overrides,
+        return make_client(
+            **(
+                {
+                    "identity": "github",
+                    "upstream_client_id": CLIENT_ID,
+                    "upstream_client_secret": CLIENT_SECRET,
+                    "upstream_github_url": github,
+                    "upstream_github_api_url": f"{github}/api/v3",
+                }
+                | overrides
+            )
         )
-        client = TestClient(create_app(settings), base_url=ISSUER)
-        client.__enter__()
-        clients.append(client)
-        return client
 
-    yield factory
-    for client in clients:
-        client.__exit__(None, None, None)
+    return factory
 
 
 def _through_github(as_client: TestClient) -> tuple[dict[str, Any], str, httpx.Response]:

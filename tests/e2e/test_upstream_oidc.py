@@ -22,7 +22,6 @@ import pytest
 from starlette.testclient import TestClient
 
 import auth_server.upstream
-from auth_server.app import create_app
 from mcp_oauth_demo.launcher import free_port, running_pair
 from mcp_oauth_demo.oauth_client import McpSession
 from mcp_oauth_demo.user_agent import parse_page
@@ -36,7 +35,7 @@ from tests.auth_server.as_flow_helpers import (
     register_client,
     start_authorization,
 )
-from tests.auth_server.as_support import ISSUER, make_settings
+from tests.auth_server.as_support import ISSUER
 from tests.e2e.node_tools import NodeTools
 from tests.e2e.oauth_flow import (
     authorization_request,
@@ -63,26 +62,23 @@ def provider(node_tools: NodeTools) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_as(tmp_path: Path, provider: str) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
+def make_as(make_client: Callable[..., TestClient], provider: str) -> Callable[..., TestClient]:
+    """The in-process AS (the shared ``make_client``) signing users in through the provider."""
 
     def factory(**overrides: Any) -> TestClient:
-        settings = make_settings(
-            tmp_path,
-            identity="oidc",
-            upstream_issuer=overrides.pop("upstream_issuer", provider),
-            upstream_client_id=CLIENT_ID,
-            upstream_client_secret=overrides.pop("upstream_client_secret", CLIENT_SECRET),
-            **overrides,
+        return make_client(
+            **(
+                {
+                    "identity": "oidc",
+                    "upstream_issuer": provider,
+                    "upstream_client_id": CLIENT_ID,
+                    "upstream_client_secret": CLIENT_SECRET,
+                }
+                | overrides
+            )
         )
-        client = TestClient(create_app(settings), base_url=ISSUER)
-        client.__enter__()
-        clients.append(client)
-        return client
 
-    yield factory
-    for client in clients:
-        client.__exit__(None, None, None)
+    return factory
 
 
 def _to_consent(as_client: TestClient) -> tuple[dict[str, Any], str, str]:
