@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mcp_oauth_demo.launcher import Pair, free_port, running_pair
+from mcp_oauth_demo.launcher import Pair
 from tests.e2e.node_tools import NodeTools
 from tests.e2e.oauth_flow import (
     DEMO_PASSWORD,
@@ -43,7 +43,7 @@ from tests.e2e.oauth_flow import (
     register_client,
     verified_claims,
 )
-from tests.e2e.upstream_provider import CLIENT_ID, CLIENT_SECRET, running_provider
+from tests.e2e.upstream_provider import pair_behind_provider
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -247,38 +247,27 @@ def test_sign_in_through_an_upstream_provider_in_a_real_browser(
     page = tab.page
     # The provider's development pages link a web font; nothing leaves this machine.
     page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
-    provider_port = free_port()
-    upstream = {
-        "IDENTITY": "oidc",
-        "UPSTREAM_ISSUER": f"http://127.0.0.1:{provider_port}",
-        "UPSTREAM_CLIENT_ID": CLIENT_ID,
-        "UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
-    }
-    with running_pair(tmp_path, **upstream) as pair:
-        callback = f"{pair.issuer}/oauth2/upstream/callback"
-        with running_provider(node_tools, callback, provider_port):
-            redirect_uri = loopback_redirect_uri()
-            client_id = register_client(
-                pair, client_name="Upstream Browser Client", redirect_uri=redirect_uri
-            )
-            request = authorization_request(pair, client_id=client_id, redirect_uri=redirect_uri)
-            with callback_listener(redirect_uri):
-                page.goto(request.url)
-                allow = page.get_by_role("button", name=re.compile("^allow$", re.I))
-                expect(allow).to_be_visible()
-                expect(page.locator("body")).to_contain_text(f"127.0.0.1:{provider_port}")
-                expect(page.locator("input[type=password]")).to_have_count(0)  # no password of ours
-                page.screenshot(path=artifacts_dir / "browser-upstream-consent.png", full_page=True)
-                allow.click()
+    with pair_behind_provider(node_tools, tmp_path) as pair:
+        redirect_uri = loopback_redirect_uri()
+        client_id = register_client(pair, client_name="Upstream Browser Client", redirect_uri=redirect_uri)
+        request = authorization_request(pair, client_id=client_id, redirect_uri=redirect_uri)
+        with callback_listener(redirect_uri):
+            page.goto(request.url)
+            allow = page.get_by_role("button", name=re.compile("^allow$", re.I))
+            expect(allow).to_be_visible()
+            expect(page.locator("body")).to_contain_text(pair.env["UPSTREAM_ISSUER"].removeprefix("http://"))
+            expect(page.locator("input[type=password]")).to_have_count(0)  # no password of ours
+            page.screenshot(path=artifacts_dir / "browser-upstream-consent.png", full_page=True)
+            allow.click()
 
-                page.locator("input[name=login]").fill("casey")
-                page.locator("input[name=password]").fill("anything")
-                page.screenshot(path=artifacts_dir / "browser-upstream-login.png", full_page=True)
-                page.locator("button[type=submit]").first.click()
-                page.locator("button[type=submit]").first.click()  # the provider's own consent
+            page.locator("input[name=login]").fill("casey")
+            page.locator("input[name=password]").fill("anything")
+            page.screenshot(path=artifacts_dir / "browser-upstream-login.png", full_page=True)
+            page.locator("button[type=submit]").first.click()
+            page.locator("button[type=submit]").first.click()  # the provider's own consent
 
-                page.wait_for_url(redirect_uri + "?*")
-            code = code_from_redirect(request, page.url, pair.issuer)
-            claims = verified_claims(pair, exchange_code(pair, request, code)["access_token"])
+            page.wait_for_url(redirect_uri + "?*")
+        code = code_from_redirect(request, page.url, pair.issuer)
+        claims = verified_claims(pair, exchange_code(pair, request, code)["access_token"])
     assert claims["email"] == "casey@idp.example" and claims["sub"].startswith("oidc_")
     assert [error for error in tab.errors if "(http://127.0.0.1" in error] == []

@@ -22,7 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import auth_server.upstream
-from mcp_oauth_demo.launcher import free_port, running_pair
+from mcp_oauth_demo.launcher import free_port
 from mcp_oauth_demo.oauth_client import McpSession
 from mcp_oauth_demo.user_agent import parse_page
 from shared.pkce import make_pair
@@ -44,7 +44,7 @@ from tests.e2e.oauth_flow import (
 )
 from tests.e2e.oauth_flow import exchange_code as exchange_at
 from tests.e2e.oauth_flow import register_client as register_by_dcr
-from tests.e2e.upstream_provider import CLIENT_ID, CLIENT_SECRET, running_provider
+from tests.e2e.upstream_provider import CLIENT_ID, CLIENT_SECRET, pair_behind_provider, running_provider
 
 CALLBACK = f"{ISSUER}/oauth2/upstream/callback"
 
@@ -251,40 +251,34 @@ def test_no_demo_password_signs_in_when_the_provider_decides(make_as: Callable[.
 
 def test_mcp_client_to_tool_call_through_the_provider(node_tools: NodeTools, tmp_path: Path) -> None:
     """Both servers as real processes: register → our consent → the provider's login → token → tool."""
-    provider_port = free_port()
-    upstream = {
-        "IDENTITY": "oidc",
-        "UPSTREAM_ISSUER": f"http://127.0.0.1:{provider_port}",
-        "UPSTREAM_CLIENT_ID": CLIENT_ID,
-        "UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
-    }
-    with running_pair(tmp_path, **upstream) as pair:
-        callback = f"{pair.issuer}/oauth2/upstream/callback"
-        with running_provider(node_tools, callback, provider_port):
-            redirect_uri = loopback_redirect_uri()
-            client_id = register_by_dcr(pair, client_name="upstream e2e", redirect_uri=redirect_uri)
-            request = authorization_request(pair, client_id=client_id, redirect_uri=redirect_uri)
-            browser = httpx.Client(timeout=10)
-            consent = browser.get(request.url, follow_redirects=True)
-            assert consent.status_code == 200 and "data-upstream" in consent.text
-            leaving = browser.post(
-                f"{pair.issuer}/oauth2/consent",
-                data=hidden_fields(consent.text) | {"action": "approve"},
-                follow_redirects=False,
-            )
-            assert leaving.status_code == 303, leaving.text
-            back_at = _sign_in_upstream(
-                leaving.headers["location"], "robin", callback=callback, browser=browser
-            )
-            answer = browser.get(back_at, follow_redirects=False)
-            browser.close()
-            assert answer.status_code == 303, answer.text
-            code = code_from_redirect(request, answer.headers["location"], pair.issuer)
-            token = exchange_at(pair, request, code)["access_token"]
-            with httpx.Client(timeout=10) as http:
-                session = McpSession(http, pair.mcp_url, access_token=token)
-                session.initialize("upstream e2e")
-                response, message = session.call_tool("auth_whoami", {})
+    with pair_behind_provider(node_tools, tmp_path) as pair:
+        redirect_uri = loopback_redirect_uri()
+        client_id = register_by_dcr(pair, client_name="upstream e2e", redirect_uri=redirect_uri)
+        request = authorization_request(pair, client_id=client_id, redirect_uri=redirect_uri)
+        browser = httpx.Client(timeout=10)
+        consent = browser.get(request.url, follow_redirects=True)
+        assert consent.status_code == 200 and "data-upstream" in consent.text
+        leaving = browser.post(
+            f"{pair.issuer}/oauth2/consent",
+            data=hidden_fields(consent.text) | {"action": "approve"},
+            follow_redirects=False,
+        )
+        assert leaving.status_code == 303, leaving.text
+        back_at = _sign_in_upstream(
+            leaving.headers["location"],
+            "robin",
+            callback=f"{pair.issuer}/oauth2/upstream/callback",
+            browser=browser,
+        )
+        answer = browser.get(back_at, follow_redirects=False)
+        browser.close()
+        assert answer.status_code == 303, answer.text
+        code = code_from_redirect(request, answer.headers["location"], pair.issuer)
+        token = exchange_at(pair, request, code)["access_token"]
+        with httpx.Client(timeout=10) as http:
+            session = McpSession(http, pair.mcp_url, access_token=token)
+            session.initialize("upstream e2e")
+            response, message = session.call_tool("auth_whoami", {})
     assert response.status_code == 200, response.text
     assert message["result"]["structuredContent"]["email"] == "robin@idp.example"
 

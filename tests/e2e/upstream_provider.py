@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mcp_oauth_demo.launcher import free_port
+from mcp_oauth_demo.launcher import Pair, free_port, running_pair
 from tests.e2e.node_tools import NodeTools
 
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
@@ -50,3 +50,18 @@ def running_provider(node_tools: NodeTools, callback: str, port: int | None = No
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def pair_behind_provider(node_tools: NodeTools, data_dir: Path) -> Iterator[Pair]:
+    """Both servers as real processes with ``IDENTITY=oidc``, and the provider they send users to."""
+    provider_port = free_port()
+    upstream = {
+        "IDENTITY": "oidc",
+        "UPSTREAM_ISSUER": f"http://127.0.0.1:{provider_port}",
+        "UPSTREAM_CLIENT_ID": CLIENT_ID,
+        "UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    with running_pair(data_dir, **upstream) as pair:
+        with running_provider(node_tools, f"{pair.issuer}/oauth2/upstream/callback", provider_port):
+            yield pair
