@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import urlencode
 
+OAUTH2_PREFIX: Final = "/oauth2"  # every endpoint and page below is under it
 METADATA: Final = "/.well-known/oauth-authorization-server"  # RFC 8414 §3
 OPENID_CONFIGURATION: Final = "/.well-known/openid-configuration"  # the same document, for OIDC clients
 AUTHORIZE: Final = "/oauth2/authorize"  # RFC 6749 §3.1

@@ -47,8 +47,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
+from auth_server import paths as auth_paths
 from mcp_oauth_demo.console import Console, one_url_banner
+from resource_server import paths as rs_paths
 from shared.settings import ConfigError, Settings, load_settings
+from shared.trace.views import TRACE_PATH
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -61,14 +64,14 @@ Owner = Literal["auth", "rs"]
 # "/" owns only "/" (the RS's index page). Every route of both apps must be covered here; the
 # router tests enumerate the apps' routes to keep it so.
 PATHS: tuple[tuple[str, Owner], ...] = (
-    ("/.well-known/oauth-authorization-server", "auth"),  # RFC 8414 §3
-    ("/.well-known/openid-configuration", "auth"),  # the same document, for OIDC-style clients
-    ("/oauth2", "auth"),  # authorize, login, consent, token, register, jwks, revoke, introspect
-    ("/trace", "auth"),  # the trace of every exchange (shared.trace.views), behind TRACE_KEY
-    ("/.well-known/oauth-protected-resource", "rs"),  # RFC 9728 §3.1, root and /mcp forms
-    ("/mcp", "rs"),  # MCP streamable HTTP
-    ("/widget", "rs"),  # the widget preview
-    ("/", "rs"),  # the index page (PRM resource_documentation)
+    (auth_paths.METADATA, "auth"),  # RFC 8414 §3
+    (auth_paths.OPENID_CONFIGURATION, "auth"),  # the same document, for OIDC-style clients
+    (auth_paths.OAUTH2_PREFIX, "auth"),  # authorize, login, consent, token, register, jwks, …
+    (TRACE_PATH, "auth"),  # the trace of every exchange (shared.trace.views), behind TRACE_KEY
+    (rs_paths.PROTECTED_RESOURCE_METADATA_PATH, "rs"),  # RFC 9728 §3.1, root and /mcp forms
+    (rs_paths.MCP_PATH, "rs"),  # MCP streamable HTTP
+    (rs_paths.WIDGET_PATH, "rs"),  # the widget preview
+    (rs_paths.INDEX_PATH, "rs"),  # the index page (PRM resource_documentation)
 )
 
 

@@ -42,6 +42,8 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+TRACE_PATH = "/trace"  # the page; its JSON and assets live below it
+
 
 class TraceViews:
     """The routes, for the settings the AS runs with (resolved on first request when not given)."""
@@ -135,10 +137,10 @@ class TraceViews:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/trace", self.page, methods=["GET"]),
-            Route("/trace/events", self.events, methods=["GET"]),
-            Route("/trace/connections", self.connections, methods=["GET"]),
-            Route("/trace/static/{name}", self.asset, methods=["GET"]),
+            Route(TRACE_PATH, self.page, methods=["GET"]),
+            Route(f"{TRACE_PATH}/events", self.events, methods=["GET"]),
+            Route(f"{TRACE_PATH}/connections", self.connections, methods=["GET"]),
+            Route(f"{TRACE_PATH}/static/{{name}}", self.asset, methods=["GET"]),
         ]
 
 
