@@ -175,6 +175,17 @@ class ClientRecord:
     secret_hash: str | None = None
     registration_token_hash: str | None = None
 
+    @classmethod
+    def from_row(cls, row: Any) -> ClientRecord:
+        """From a ``clients`` row of either engine (its metadata is stored as JSON text)."""
+        return cls(
+            client_id=row["client_id"],
+            metadata=json.loads(row["metadata"]),
+            issued_at=row["issued_at"],
+            secret_hash=row["secret_hash"],
+            registration_token_hash=row["registration_token_hash"],
+        )
+
 
 @dataclass(frozen=True)
 class CodeRecord:
@@ -239,6 +250,13 @@ class PendingRecord:
     source: str
     payload: str
     expires_at: float
+
+    def values(self) -> tuple[str, str, str, str, str, float]:
+        """The row's values in :data:`PENDING_COLUMNS` order, for either engine's INSERT."""
+        return (self.request_id, self.sid, self.client_id, self.source, self.payload, self.expires_at)
+
+
+PENDING_COLUMNS = "request_id, sid, client_id, source, payload, expires_at"
 
 
 @dataclass(frozen=True)
@@ -433,15 +451,7 @@ class SqliteStore:
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
         row = self._one("SELECT * FROM clients WHERE client_id = ?", client_id)
-        if row is None:
-            return None
-        return ClientRecord(
-            client_id=row["client_id"],
-            metadata=json.loads(row["metadata"]),
-            issued_at=row["issued_at"],
-            secret_hash=row["secret_hash"],
-            registration_token_hash=row["registration_token_hash"],
-        )
+        return ClientRecord.from_row(row) if row is not None else None
 
     # authorization codes -----------------------------------------------------
     async def add_code(self, code: CodeRecord) -> None:
@@ -670,23 +680,14 @@ class SqliteStore:
             if evict is not None:
                 conn.execute("DELETE FROM pending_requests WHERE request_id = ?", (evict["request_id"],))
             conn.execute(
-                "INSERT INTO pending_requests (request_id, sid, client_id, source, payload, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    record.request_id,
-                    record.sid,
-                    record.client_id,
-                    record.source,
-                    record.payload,
-                    record.expires_at,
-                ),
+                f"INSERT INTO pending_requests ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                record.values(),
             )
         return None
 
     async def get_pending(self, request_id: str, now: float) -> PendingRecord | None:
         row = self._one(
-            "SELECT request_id, sid, client_id, source, payload, expires_at FROM pending_requests"
-            " WHERE request_id = ? AND expires_at > ?",
+            f"SELECT {PENDING_COLUMNS} FROM pending_requests WHERE request_id = ? AND expires_at > ?",  # noqa: S608
             request_id,
             now,
         )

@@ -30,6 +30,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from auth_server.store import (
+    PENDING_COLUMNS,
     ClientRecord,
     CodeRecord,
     GrantRecord,
@@ -142,7 +143,6 @@ MIGRATIONS = (
 
 _PENDING_LOCK = advisory_key("auth_server.pending_requests")
 _SIGNING_KEY_LOCK = advisory_key("auth_server.signing_keys")
-_PENDING_COLUMNS = "request_id, sid, client_id, source, payload, expires_at"
 
 
 class PostgresStore:
@@ -188,15 +188,7 @@ class PostgresStore:
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
         row = await self._one("SELECT * FROM clients WHERE client_id = %s", client_id)
-        if row is None:
-            return None
-        return ClientRecord(
-            client_id=row["client_id"],
-            metadata=json.loads(row["metadata"]),
-            issued_at=row["issued_at"],
-            secret_hash=row["secret_hash"],
-            registration_token_hash=row["registration_token_hash"],
-        )
+        return ClientRecord.from_row(row) if row is not None else None
 
     # authorization codes -----------------------------------------------------
     async def add_code(self, code: CodeRecord) -> None:
@@ -430,21 +422,14 @@ class PostgresStore:
                     "DELETE FROM pending_requests WHERE request_id = %s", (evict["request_id"],)
                 )
             await conn.execute(
-                f"INSERT INTO pending_requests ({_PENDING_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
-                (
-                    record.request_id,
-                    record.sid,
-                    record.client_id,
-                    record.source,
-                    record.payload,
-                    record.expires_at,
-                ),
+                f"INSERT INTO pending_requests ({PENDING_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
+                record.values(),
             )
         return None
 
     async def get_pending(self, request_id: str, now: float) -> PendingRecord | None:
         row = await self._one(
-            f"SELECT {_PENDING_COLUMNS} FROM pending_requests WHERE request_id = %s AND expires_at > %s",  # noqa: S608 - a constant column list
+            f"SELECT {PENDING_COLUMNS} FROM pending_requests WHERE request_id = %s AND expires_at > %s",  # noqa: S608 - a constant column list
             request_id,
             now,
         )
