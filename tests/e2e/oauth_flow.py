@@ -112,3 +112,14 @@ def token_via_flow(pair: Pair, *, scope: str = DEFAULT_SCOPE, client_name: str =
             browser=browser,
         )
     return signed_in.access_token
+
+
+def every_tool(note: str) -> list[tuple[str, dict[str, str]]]:
+    """Each of the five tools once (public and optional ones included), as ``(name, arguments)``."""
+    return [
+        ("notes_add", {"text": note}),
+        ("notes_list", {}),
+        ("auth_whoami", {}),
+        ("notes_teaser", {}),
+        ("auth_show", {}),
+    ]

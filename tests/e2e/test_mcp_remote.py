@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from mcp_oauth_demo.launcher import Pair, free_port
+from shared.scopes import RESOURCE_SCOPES as ALL_RESOURCE_SCOPES
 from tests.e2e.node_oauth_clients import (
     BrowserUser,
     NodeProcess,
@@ -31,18 +32,13 @@ from tests.e2e.node_oauth_clients import (
     query_param,
 )
 from tests.e2e.node_tools import NodeTools
+from tests.e2e.oauth_flow import every_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # may include a first-time npm install
 
-RESOURCE_SCOPES = {"profile:read", "notes:read", "notes:write"}
+RESOURCE_SCOPES = set(ALL_RESOURCE_SCOPES)
 NOTE = "written through mcp-remote"
-FIVE_TOOLS: list[tuple[str, dict[str, Any]]] = [
-    ("notes_add", {"text": NOTE}),
-    ("notes_list", {}),
-    ("auth_whoami", {}),
-    ("notes_teaser", {}),
-    ("auth_show", {}),
-]
+FIVE_TOOLS = every_tool(NOTE)
 CALL_TIMEOUT_SEC = 90.0  # a call that triggers a sign-in includes discovery, DCR, login and consent
 
 

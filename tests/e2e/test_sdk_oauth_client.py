@@ -44,7 +44,14 @@ from mcp.shared.auth import (
 
 from mcp_oauth_demo.launcher import Pair, free_port, running_pair
 from mcp_oauth_demo.user_agent import UserAgentError, sign_in, sign_in_async
-from tests.e2e.oauth_flow import authorization_request, code_from_redirect, exchange_code, registration
+from shared.scopes import RESOURCE_SCOPES as ALL_RESOURCE_SCOPES
+from tests.e2e.oauth_flow import (
+    authorization_request,
+    code_from_redirect,
+    every_tool,
+    exchange_code,
+    registration,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -175,15 +182,8 @@ async def sdk_session(
         yield session, client
 
 
-RESOURCE_SCOPES = {"profile:read", "notes:read", "notes:write"}
-# Every tool once, public and optional ones included.
-FIVE_TOOLS: list[tuple[str, dict[str, str]]] = [
-    ("notes_add", {"text": NOTE}),
-    ("notes_list", {}),
-    ("auth_whoami", {}),
-    ("notes_teaser", {}),
-    ("auth_show", {}),
-]
+RESOURCE_SCOPES = set(ALL_RESOURCE_SCOPES)
+FIVE_TOOLS = every_tool(NOTE)
 
 
 @pytest.mark.anyio

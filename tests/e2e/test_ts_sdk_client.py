@@ -16,26 +16,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mcp_oauth_demo.launcher import Pair
+from shared.scopes import RESOURCE_SCOPES as ALL_RESOURCE_SCOPES
 from tests.e2e.node_oauth_clients import BrowserUser, NodeProcess, no_browser_environment, query_param
 from tests.e2e.node_tools import NodeTools
+from tests.e2e.oauth_flow import every_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # may include a first-time npm install
 
 SCRIPT = Path(__file__).with_name("ts_sdk_client.mjs")
-RESOURCE_SCOPES = {"profile:read", "notes:read", "notes:write"}
+RESOURCE_SCOPES = set(ALL_RESOURCE_SCOPES)
 NOTE = "written by the TypeScript SDK client"
-FIVE_TOOLS: list[tuple[str, dict[str, Any]]] = [
-    ("notes_add", {"text": NOTE}),
-    ("notes_list", {}),
-    ("auth_whoami", {}),
-    ("notes_teaser", {}),
-    ("auth_show", {}),
-]
+FIVE_TOOLS = every_tool(NOTE)
 RUN_TIMEOUT_SEC = 120.0
 
 
