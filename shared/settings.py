@@ -398,13 +398,12 @@ class Settings(SettingsFields):
                 )
         return self
 
+    def _unset(self, *names: str) -> list[str]:
+        """The variables among ``names`` that have no value, as a person spells them."""
+        return [name.upper() for name in names if not getattr(self, name)]
+
     def _check_github(self) -> None:
-        missing = [
-            name.upper()
-            for name in ("upstream_client_id", "upstream_client_secret")
-            if not getattr(self, name)
-        ]
-        if missing:
+        if missing := self._unset("upstream_client_id", "upstream_client_secret"):
             raise ConfigError(
                 f"IDENTITY=github needs {', '.join(missing)}: create a GitHub OAuth app (Settings → "
                 f"Developer settings → OAuth Apps) with the callback URL {self.upstream_callback_url}"
@@ -413,12 +412,7 @@ class Settings(SettingsFields):
         _check_base_url("UPSTREAM_GITHUB_API_URL", self.upstream_github_api_url, allow_path=True)
 
     def _check_upstream(self) -> None:
-        missing = [
-            name.upper()
-            for name in ("upstream_issuer", "upstream_client_id", "upstream_client_secret")
-            if not getattr(self, name)
-        ]
-        if missing:
+        if missing := self._unset("upstream_issuer", "upstream_client_id", "upstream_client_secret"):
             raise ConfigError(
                 f"IDENTITY=oidc needs {', '.join(missing)}: register an OAuth client at your provider with "
                 f"the redirect URI {self.upstream_callback_url} and copy its issuer, client id and secret"
