@@ -60,3 +60,21 @@ def test_memory_store_with_several_workers_is_warned_about() -> None:
     (warning,) = startup_warnings(load_settings(_env_file=None, store="memory", web_concurrency=2))
     assert "STORE=memory with WEB_CONCURRENCY=2" in warning and "DATABASE_URL" in warning
     assert startup_warnings(load_settings(_env_file=None, store="sqlite", web_concurrency=2)) == []
+
+
+@pytest.mark.parametrize(
+    ("identity", "given", "missing"),
+    [
+        ("oidc", {}, "UPSTREAM_ISSUER, UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET"),
+        ("oidc", {"upstream_issuer": "https://idp.example"}, "UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET"),
+        ("github", {"upstream_client_id": "abc"}, "UPSTREAM_CLIENT_SECRET"),
+    ],
+)
+def test_an_upstream_without_its_credentials_names_them_and_the_callback(
+    identity: str, given: dict, missing: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None, identity=identity, **given)
+    message = str(refused.value)
+    assert f"IDENTITY={identity} needs {missing}:" in message
+    assert "http://localhost:4000/oauth2/upstream/callback" in message
